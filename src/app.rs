@@ -1,0 +1,103 @@
+//! Builds the application from settings: database, file storage, mail, router and background
+//! workers. The binary, the tests and the benchmarks all start the portal through here.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use object_store::ObjectStore;
+use tokio::sync::Notify;
+
+use crate::clock::SharedClock;
+use crate::mail::Transport;
+use crate::mail::outbox::Outbox;
+use crate::settings::Settings;
+use crate::store::Db;
+use crate::web::{self, AppState};
+
+pub async fn state(settings: Settings, clock: SharedClock) -> anyhow::Result<AppState> {
+    let db = Db::connect(&settings.database_url, settings.database_max_connections).await?;
+    let storage = storage(&settings.storage_url)?;
+    Ok(AppState { db, settings: Arc::new(settings), clock, storage, mail_wakeup: Arc::new(Notify::new()) })
+}
+
+pub fn router(state: AppState) -> Router {
+    web::router(state)
+}
+
+/// The outbox worker for this state's database and mail settings.
+pub fn outbox(state: &AppState) -> anyhow::Result<Outbox> {
+    Ok(Outbox {
+        db: state.db.clone(),
+        transport: Transport::from_url(&state.settings.mail_url)?,
+        clock: state.clock.clone(),
+        from: state.settings.mail_from.clone(),
+        wakeup: state.mail_wakeup.clone(),
+    })
+}
+
+/// Local directory (`file:///…`) or S3-compatible bucket (`s3://bucket`, with the usual `AWS_*`
+/// variables for region, credentials and endpoint).
+pub fn storage(url: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    if let Some(path) = url.strip_prefix("file://") {
+        std::fs::create_dir_all(path).with_context(|| format!("creating the file storage directory {path}"))?;
+        let local = object_store::local::LocalFileSystem::new_with_prefix(path)
+            .context("opening the file storage directory")?
+            .with_automatic_cleanup(true);
+        return Ok(Arc::new(local));
+    }
+    if url.starts_with("s3://") {
+        let s3 = object_store::aws::AmazonS3Builder::from_env()
+            .with_url(url)
+            .build()
+            .context("configuring the S3 storage from PORTAL_STORAGE_URL and AWS_* variables")?;
+        return Ok(Arc::new(s3));
+    }
+    anyhow::bail!("PORTAL_STORAGE_URL must start with file:// or s3://")
+}
+
+/// Serves until Ctrl-C or SIGTERM, with the outbox worker running beside the server.
+pub async fn serve(state: AppState) -> anyhow::Result<()> {
+    let settings = state.settings.clone();
+    if !settings.captcha {
+        tracing::warn!("the captcha is switched off (PORTAL_CAPTCHA=off): only for automated tests");
+    }
+    let worker = outbox(&state)?;
+    tokio::spawn(worker.run(settings.mail_poll_interval));
+    let listener = tokio::net::TcpListener::bind(settings.bind)
+        .await
+        .with_context(|| format!("binding {}", settings.bind))?;
+    tracing::info!(address = %settings.bind, base_url = %settings.base_url, "portal listening");
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+pub fn init_logging(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match settings.log_format {
+        crate::settings::LogFormat::Json => builder.json().try_init(),
+        crate::settings::LogFormat::Text => builder.try_init(),
+    };
+}

@@ -1,0 +1,194 @@
+//! The `portal` command: `serve`, `user add`, `demo`.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::accounts::{self, CreateError, NewAccount};
+use crate::clock::SystemClock;
+use crate::domain::password;
+use crate::domain::text::single_line;
+use crate::domain::{Email, Profile, RegulatorRole, Rut};
+use crate::settings::Settings;
+use crate::web::AppState;
+
+#[derive(Parser)]
+#[command(name = "portal", version, about = "Generación Ciudadana: net-billing procedures of Ley 20.571")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the portal with the settings from the environment (PORTAL_*).
+    Serve,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Fill a separate demo data directory with one account per profile, print their
+    /// credentials, and serve it.
+    Demo {
+        /// Where the demo keeps its database, files and e-mails.
+        #[arg(long, default_value = "./demo-data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an active account. Without --password-stdin, prints and e-mails a one-time link
+    /// to choose the password.
+    Add(UserAdd),
+}
+
+#[derive(Args)]
+struct UserAdd {
+    /// solicitante, distribuidora or sec
+    #[arg(long)]
+    profile: String,
+    #[arg(long)]
+    rut: String,
+    #[arg(long)]
+    email: String,
+    #[arg(long)]
+    names: String,
+    #[arg(long)]
+    surnames: String,
+    /// The company's folio prefix (Distribuidora accounts only), e.g. EN.
+    #[arg(long)]
+    distributor: Option<String>,
+    /// administrador (default) or auditor (SEC accounts only).
+    #[arg(long)]
+    sec_role: Option<String>,
+    /// Read the password from standard input instead of sending a link.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => {
+            let settings = Settings::from_env()?;
+            crate::app::init_logging(&settings);
+            let state = crate::app::state(settings, Arc::new(SystemClock)).await?;
+            crate::app::serve(state).await
+        }
+        Command::User { command: UserCommand::Add(args) } => {
+            let settings = Settings::from_env()?;
+            crate::app::init_logging(&settings);
+            let state = crate::app::state(settings, Arc::new(SystemClock)).await?;
+            user_add(&state, args).await
+        }
+        Command::Demo { data_dir } => demo(data_dir).await,
+    }
+}
+
+async fn user_add(state: &AppState, args: UserAdd) -> anyhow::Result<()> {
+    let profile = Profile::from_cli(&args.profile).context("--profile must be solicitante, distribuidora or sec")?;
+    let rut = Rut::parse(&args.rut).map_err(|e| anyhow::anyhow!("--rut: {e}"))?;
+    let email = Email::parse(&args.email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let names = single_line(&args.names, 100).map_err(|e| anyhow::anyhow!("--names: {e}"))?;
+    let surnames = single_line(&args.surnames, 100).map_err(|e| anyhow::anyhow!("--surnames: {e}"))?;
+    let regulator_role = match (&args.sec_role, profile) {
+        (None, _) => None,
+        (Some(role), Profile::Regulator) => {
+            Some(RegulatorRole::from_code(role).context("--sec-role must be administrador or auditor")?)
+        }
+        (Some(_), _) => bail!("--sec-role applies to SEC accounts only"),
+    };
+    let password = if args.password_stdin {
+        let mut typed = String::new();
+        std::io::stdin().read_to_string(&mut typed).context("reading the password from standard input")?;
+        let typed = typed.trim_end_matches(['\r', '\n']);
+        let personal = [rut.normalized(), email.to_string()];
+        let personal: Vec<&str> = personal.iter().map(String::as_str).collect();
+        Some(password::check(typed, typed, &personal).map_err(|e| anyhow::anyhow!("password: {e}"))?)
+    } else {
+        None
+    };
+    let account = NewAccount { profile, rut, email, names, surnames, distributor_prefix: args.distributor, regulator_role };
+    let created = match accounts::create(state, &account, password).await {
+        Ok(created) => created,
+        Err(CreateError::Other(error)) => return Err(error),
+        Err(error) => bail!("{error}"),
+    };
+    println!("Created {} account {} for RUT {}.", profile.label(), created.user_id, account.rut.formatted());
+    if let Some(link) = created.password_link {
+        // Send the e-mail now rather than waiting for a running server's worker.
+        crate::app::outbox(state)?.deliver_due().await?;
+        println!("One-time link to choose the password (valid 72 hours, also e-mailed):\n{link}");
+    }
+    Ok(())
+}
+
+/// The demo accounts. Their passwords are public on purpose: they exist only in the demo data
+/// directory, never in a real deployment.
+const DEMO_ACCOUNTS: [(&str, &str, &str, &str, &str, Option<&str>); 3] = [
+    ("solicitante", "11.111.111-1", "solicitante@demo.invalid", "Camila", "Rojas Soto", None),
+    ("distribuidora", "22.222.222-2", "distribuidora@demo.invalid", "Diego", "Muñoz Vera", Some("EN")),
+    ("sec", "33.333.333-3", "sec@demo.invalid", "Valentina", "Pérez Lagos", None),
+];
+const DEMO_PASSWORD: &str = "sol de tarde en la pampa";
+
+async fn demo(data_dir: PathBuf) -> anyhow::Result<()> {
+    let mut vars: HashMap<String, String> = std::env::vars()
+        .filter(|(key, _)| key.starts_with("PORTAL_"))
+        .filter(|(key, _)| !matches!(key.as_str(), "PORTAL_DATABASE_URL" | "PORTAL_STORAGE_URL" | "PORTAL_MAIL_URL"))
+        .collect();
+    vars.insert("PORTAL_DATA_DIR".to_string(), data_dir.display().to_string());
+    let settings = Settings::from_map(vars)?;
+    crate::app::init_logging(&settings);
+    let state = crate::app::state(settings, Arc::new(SystemClock)).await?;
+    for (profile, rut, email, names, surnames, distributor) in DEMO_ACCOUNTS {
+        let account = NewAccount {
+            profile: Profile::from_cli(profile).expect("known profile"),
+            rut: Rut::parse(rut).expect("valid demo RUT"),
+            email: Email::parse(email).expect("valid demo e-mail"),
+            names: names.to_string(),
+            surnames: surnames.to_string(),
+            distributor_prefix: distributor.map(str::to_string),
+            regulator_role: None,
+        };
+        let password = password::check(DEMO_PASSWORD, DEMO_PASSWORD, &[])
+            .map_err(|e| anyhow::anyhow!("demo password: {e}"))?;
+        match accounts::create(&state, &account, Some(password)).await {
+            Ok(_) | Err(CreateError::Duplicate) => {}
+            Err(error) => return Err(anyhow::anyhow!("creating the demo account: {error}")),
+        }
+    }
+    println!();
+    println!("Demo data in {}", data_dir.display());
+    println!("Open {} and log in with one of these (Perfil, RUT, Contraseña):", state.settings.base_url);
+    for (profile, rut, ..) in DEMO_ACCOUNTS {
+        println!("  {:<14} {:<13} {DEMO_PASSWORD}", Profile::from_cli(profile).expect("known").label(), rut);
+    }
+    println!("E-mails are written as .eml files to {}", state.settings.mail_url);
+    println!();
+    crate::app::serve(state).await
+}

@@ -1,0 +1,11 @@
+//! Pure domain types and rules: no I/O, no async.
+
+pub mod email;
+pub mod password;
+pub mod profile;
+pub mod rut;
+pub mod text;
+
+pub use email::Email;
+pub use profile::{AccountStatus, Profile, RegulatorRole};
+pub use rut::Rut;

@@ -1,0 +1,7 @@
+//! E-mail: the texts (templates in `templates/emails/`), the transports, and the outbox worker.
+
+pub mod messages;
+pub mod outbox;
+pub mod transport;
+
+pub use transport::Transport;

@@ -1,0 +1,79 @@
+//! One error type that knows its HTTP meaning. Expected refusals (404, 403) are plain pages;
+//! an unavailable database is a 503 that says so; anything else is logged once with its cause
+//! and shown as a plain page with a reference id that also appears in the log.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("invalid or missing CSRF token")]
+    Csrf,
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        if crate::store::is_unavailable(&error) {
+            AppError::Unavailable(error)
+        } else {
+            AppError::Internal(error.into())
+        }
+    }
+}
+
+impl From<askama::Error> for AppError {
+    fn from(error: askama::Error) -> Self {
+        AppError::Internal(anyhow::Error::new(error).context("rendering a template"))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+    reference: Option<String>,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, title, message, reference) = match &self {
+            AppError::NotFound => (StatusCode::NOT_FOUND, "Página no encontrada", "La página que busca no existe o no está disponible para su cuenta.", None),
+            AppError::Forbidden(message) => (StatusCode::FORBIDDEN, "Acción no permitida", *message, None),
+            AppError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "Formulario vencido",
+                "El formulario venció o no proviene de este portal. Vuelva a la página anterior, recárguela e intente nuevamente.",
+                None,
+            ),
+            AppError::Unavailable(cause) => {
+                let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+                tracing::warn!(error.reference = %reference, error = %cause, "database unavailable");
+                (StatusCode::SERVICE_UNAVAILABLE, "Servicio no disponible", "El portal no puede atender su solicitud en este momento. Intente nuevamente en unos minutos.", Some(reference))
+            }
+            AppError::Internal(cause) => {
+                let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+                tracing::error!(error.reference = %reference, error = format!("{cause:#}"), "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Error interno", "Ocurrió un error inesperado. Si se repite, escríbanos indicando el código de referencia.", Some(reference))
+            }
+        };
+        let page = ErrorPage { title, message, reference };
+        let body = page.render().unwrap_or_else(|_| message.to_string());
+        (status, Html(body)).into_response()
+    }
+}
+
+pub async fn not_found() -> AppError {
+    AppError::NotFound
+}
+
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,80 @@
+//! HTTP: the router, the shared state, and one module per area of the portal.
+
+mod assets;
+mod auth;
+mod client;
+pub mod error;
+mod forms;
+mod health;
+mod home;
+mod middleware;
+mod page;
+mod profile;
+pub mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use object_store::ObjectStore;
+use tokio::sync::Notify;
+
+use crate::clock::SharedClock;
+use crate::settings::Settings;
+use crate::store::Db;
+
+/// Everything a handler may need. Cheap to clone; holds no per-user state, so any number of
+/// instances can serve the same users.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub clock: SharedClock,
+    pub storage: Arc<dyn ObjectStore>,
+    /// Wakes the outbox worker after a commit that queued e-mails.
+    pub mail_wakeup: Arc<Notify>,
+}
+
+/// Hashes a password on a blocking thread: argon2 takes tens of milliseconds of CPU on purpose.
+pub async fn hash_password_blocking(password: crate::domain::password::NewPassword) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || crate::crypto::hash_password(&password)).await?
+}
+
+impl AppState {
+    pub fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
+    }
+
+    pub fn message_domain(&self) -> String {
+        crate::mail::outbox::message_domain(&self.settings.base_url)
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let pages = Router::new()
+        .route("/", get(home::root))
+        .route("/ingreso", get(auth::login::show).post(auth::login::submit))
+        .route("/salir", post(auth::login::logout))
+        .route("/registro", get(auth::register::show).post(auth::register::submit))
+        .route("/registro/recibido", get(auth::register::received))
+        .route("/registro/reenviar", get(auth::register::show_resend).post(auth::register::resend))
+        .route("/activar/{token}", get(auth::activate::show).post(auth::activate::submit))
+        .route("/recuperar", get(auth::recover::show).post(auth::recover::submit))
+        .route("/recuperar/recibido", get(auth::recover::received))
+        .route("/clave/{token}", get(auth::password_link::show).post(auth::password_link::submit))
+        .route("/captcha/{id}", get(auth::captcha::image))
+        .route("/perfil", get(profile::summary))
+        .route("/perfil/clave", get(profile::show_change_password).post(profile::change_password))
+        .route("/solicitante", get(home::applicant))
+        .route("/distribuidora", get(home::distributor))
+        .route("/sec", get(home::regulator))
+        .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::session_and_csrf));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/static/{*path}", get(assets::serve))
+        .merge(pages)
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(middleware::request_span())
+        .with_state(state)
+}
