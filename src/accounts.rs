@@ -37,7 +37,9 @@ pub enum CreateError {
     Duplicate,
     #[error("no distribution company has the folio prefix {0:?}")]
     UnknownDistributor(String),
-    #[error("a Distribuidora account needs --distributor PREFIX, and only Distribuidora accounts take one")]
+    #[error(
+        "a Distribuidora account needs --distributor PREFIX, and only Distribuidora accounts take one"
+    )]
     DistributorMismatch,
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -45,13 +47,21 @@ pub enum CreateError {
 
 impl From<sqlx::Error> for CreateError {
     fn from(error: sqlx::Error) -> Self {
-        if is_unique_violation(&error) { CreateError::Duplicate } else { CreateError::Other(error.into()) }
+        if is_unique_violation(&error) {
+            CreateError::Duplicate
+        } else {
+            CreateError::Other(error.into())
+        }
     }
 }
 
 /// Creates an active account. With a password it is ready to use; without one, a link to choose
 /// it is e-mailed (through the outbox, in the same transaction) and returned.
-pub async fn create(state: &AppState, account: &NewAccount, password: Option<NewPassword>) -> Result<CreatedAccount, CreateError> {
+pub async fn create(
+    state: &AppState,
+    account: &NewAccount,
+    password: Option<NewPassword>,
+) -> Result<CreatedAccount, CreateError> {
     let distributor_id = match (account.profile, &account.distributor_prefix) {
         (Profile::Distributor, Some(prefix)) => Some(
             reference::distributor_by_prefix(&state.db, prefix)
@@ -59,10 +69,16 @@ pub async fn create(state: &AppState, account: &NewAccount, password: Option<New
                 .ok_or_else(|| CreateError::UnknownDistributor(prefix.clone()))?
                 .id,
         ),
-        (Profile::Distributor, None) | (_, Some(_)) => return Err(CreateError::DistributorMismatch),
+        (Profile::Distributor, None) | (_, Some(_)) => {
+            return Err(CreateError::DistributorMismatch);
+        }
         _ => None,
     };
-    let regulator_role = (account.profile == Profile::Regulator).then(|| account.regulator_role.unwrap_or(RegulatorRole::Administrator));
+    let regulator_role = (account.profile == Profile::Regulator).then(|| {
+        account
+            .regulator_role
+            .unwrap_or(RegulatorRole::Administrator)
+    });
     let hash = match password {
         Some(password) => Some(crate::web::hash_password_blocking(password).await?),
         None => None,
@@ -85,10 +101,22 @@ pub async fn create(state: &AppState, account: &NewAccount, password: Option<New
     let mut tx = state.db.begin().await?;
     let user_id = users::insert(&mut *tx, &new_user, now).await?;
     let password_link = if hash.is_none() {
-        let token = tokens::create(&mut *tx, &user_id, Purpose::Password, now, FIRST_PASSWORD_LINK).await?;
+        let token = tokens::create(
+            &mut *tx,
+            &user_id,
+            Purpose::Password,
+            now,
+            FIRST_PASSWORD_LINK,
+        )
+        .await?;
         let link = state.settings.link(&format!("/clave/{token}"));
         let name = format!("{} {}", account.names, account.surnames);
-        let email = messages::account_created(account.email.as_str(), &name, account.profile.label(), &link)?;
+        let email = messages::account_created(
+            account.email.as_str(),
+            &name,
+            account.profile.label(),
+            &link,
+        )?;
         outbox::enqueue(&mut *tx, &email, &state.message_domain(), now).await?;
         Some(link)
     } else {
@@ -97,5 +125,8 @@ pub async fn create(state: &AppState, account: &NewAccount, password: Option<New
     tx.commit().await?;
     state.mail_wakeup.notify_one();
     tracing::info!(security.event = "account_created", user.id = %user_id, user.profile = account.profile.code(), "account created");
-    Ok(CreatedAccount { user_id, password_link })
+    Ok(CreatedAccount {
+        user_id,
+        password_link,
+    })
 }

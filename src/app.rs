@@ -18,7 +18,13 @@ use crate::web::{self, AppState};
 pub async fn state(settings: Settings, clock: SharedClock) -> anyhow::Result<AppState> {
     let db = Db::connect(&settings.database_url, settings.database_max_connections).await?;
     let storage = storage(&settings.storage_url)?;
-    Ok(AppState { db, settings: Arc::new(settings), clock, storage, mail_wakeup: Arc::new(Notify::new()) })
+    Ok(AppState {
+        db,
+        settings: Arc::new(settings),
+        clock,
+        storage,
+        mail_wakeup: Arc::new(Notify::new()),
+    })
 }
 
 pub fn router(state: AppState) -> Router {
@@ -40,7 +46,8 @@ pub fn outbox(state: &AppState) -> anyhow::Result<Outbox> {
 /// variables for region, credentials and endpoint).
 pub fn storage(url: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
     if let Some(path) = url.strip_prefix("file://") {
-        std::fs::create_dir_all(path).with_context(|| format!("creating the file storage directory {path}"))?;
+        std::fs::create_dir_all(path)
+            .with_context(|| format!("creating the file storage directory {path}"))?;
         let local = object_store::local::LocalFileSystem::new_with_prefix(path)
             .context("opening the file storage directory")?
             .with_automatic_cleanup(true);
@@ -60,7 +67,9 @@ pub fn storage(url: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
 pub async fn serve(state: AppState) -> anyhow::Result<()> {
     let settings = state.settings.clone();
     if !settings.captcha {
-        tracing::warn!("the captcha is switched off (PORTAL_CAPTCHA=off): only for automated tests");
+        tracing::warn!(
+            "the captcha is switched off (PORTAL_CAPTCHA=off): only for automated tests"
+        );
     }
     let worker = outbox(&state)?;
     tokio::spawn(worker.run(settings.mail_poll_interval));
@@ -69,7 +78,9 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.bind))?;
     tracing::info!(address = %settings.bind, base_url = %settings.base_url, "portal listening");
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     Ok(())
 }
 
@@ -79,7 +90,9 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             signal.recv().await;
         }
     };
@@ -94,7 +107,8 @@ async fn shutdown_signal() {
 
 pub fn init_logging(settings: &Settings) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = match settings.log_format {
         crate::settings::LogFormat::Json => builder.json().try_init(),

@@ -18,7 +18,11 @@ use crate::settings::Settings;
 use crate::web::AppState;
 
 #[derive(Parser)]
-#[command(name = "portal", version, about = "Generación Ciudadana: net-billing procedures of Ley 20.571")]
+#[command(
+    name = "portal",
+    version,
+    about = "Generación Ciudadana: net-billing procedures of Ley 20.571"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -99,7 +103,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let state = crate::app::state(settings, Arc::new(SystemClock)).await?;
             crate::app::serve(state).await
         }
-        Command::User { command: UserCommand::Add(args) } => {
+        Command::User {
+            command: UserCommand::Add(args),
+        } => {
             let settings = Settings::from_env()?;
             crate::app::init_logging(&settings);
             let state = crate::app::state(settings, Arc::new(SystemClock)).await?;
@@ -110,35 +116,56 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn user_add(state: &AppState, args: UserAdd) -> anyhow::Result<()> {
-    let profile = Profile::from_cli(&args.profile).context("--profile must be solicitante, distribuidora or sec")?;
+    let profile = Profile::from_cli(&args.profile)
+        .context("--profile must be solicitante, distribuidora or sec")?;
     let rut = Rut::parse(&args.rut).map_err(|e| anyhow::anyhow!("--rut: {e}"))?;
     let email = Email::parse(&args.email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
     let names = single_line(&args.names, 100).map_err(|e| anyhow::anyhow!("--names: {e}"))?;
-    let surnames = single_line(&args.surnames, 100).map_err(|e| anyhow::anyhow!("--surnames: {e}"))?;
+    let surnames =
+        single_line(&args.surnames, 100).map_err(|e| anyhow::anyhow!("--surnames: {e}"))?;
     let regulator_role = match (&args.sec_role, profile) {
         (None, _) => None,
-        (Some(role), Profile::Regulator) => {
-            Some(RegulatorRole::from_code(role).context("--sec-role must be administrador or auditor")?)
-        }
+        (Some(role), Profile::Regulator) => Some(
+            RegulatorRole::from_code(role)
+                .context("--sec-role must be administrador or auditor")?,
+        ),
         (Some(_), _) => bail!("--sec-role applies to SEC accounts only"),
     };
     let password = if args.password_stdin {
         let mut typed = String::new();
-        std::io::stdin().read_to_string(&mut typed).context("reading the password from standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut typed)
+            .context("reading the password from standard input")?;
         let typed = typed.trim_end_matches(['\r', '\n']);
         let personal = [rut.normalized(), email.to_string()];
         let personal: Vec<&str> = personal.iter().map(String::as_str).collect();
-        Some(password::check(typed, typed, &personal).map_err(|e| anyhow::anyhow!("password: {e}"))?)
+        Some(
+            password::check(typed, typed, &personal)
+                .map_err(|e| anyhow::anyhow!("password: {e}"))?,
+        )
     } else {
         None
     };
-    let account = NewAccount { profile, rut, email, names, surnames, distributor_prefix: args.distributor, regulator_role };
+    let account = NewAccount {
+        profile,
+        rut,
+        email,
+        names,
+        surnames,
+        distributor_prefix: args.distributor,
+        regulator_role,
+    };
     let created = match accounts::create(state, &account, password).await {
         Ok(created) => created,
         Err(CreateError::Other(error)) => return Err(error),
         Err(error) => bail!("{error}"),
     };
-    println!("Created {} account {} for RUT {}.", profile.label(), created.user_id, account.rut.formatted());
+    println!(
+        "Created {} account {} for RUT {}.",
+        profile.label(),
+        created.user_id,
+        account.rut.formatted()
+    );
     if let Some(link) = created.password_link {
         // Send the e-mail now rather than waiting for a running server's worker.
         crate::app::outbox(state)?.deliver_due().await?;
@@ -150,18 +177,47 @@ async fn user_add(state: &AppState, args: UserAdd) -> anyhow::Result<()> {
 /// The demo accounts. Their passwords are public on purpose: they exist only in the demo data
 /// directory, never in a real deployment.
 const DEMO_ACCOUNTS: [(&str, &str, &str, &str, &str, Option<&str>); 3] = [
-    ("solicitante", "11.111.111-1", "solicitante@demo.invalid", "Camila", "Rojas Soto", None),
-    ("distribuidora", "22.222.222-2", "distribuidora@demo.invalid", "Diego", "Muñoz Vera", Some("EN")),
-    ("sec", "33.333.333-3", "sec@demo.invalid", "Valentina", "Pérez Lagos", None),
+    (
+        "solicitante",
+        "11.111.111-1",
+        "solicitante@demo.invalid",
+        "Camila",
+        "Rojas Soto",
+        None,
+    ),
+    (
+        "distribuidora",
+        "22.222.222-2",
+        "distribuidora@demo.invalid",
+        "Diego",
+        "Muñoz Vera",
+        Some("EN"),
+    ),
+    (
+        "sec",
+        "33.333.333-3",
+        "sec@demo.invalid",
+        "Valentina",
+        "Pérez Lagos",
+        None,
+    ),
 ];
 const DEMO_PASSWORD: &str = "sol de tarde en la pampa";
 
 async fn demo(data_dir: PathBuf) -> anyhow::Result<()> {
     let mut vars: HashMap<String, String> = std::env::vars()
         .filter(|(key, _)| key.starts_with("PORTAL_"))
-        .filter(|(key, _)| !matches!(key.as_str(), "PORTAL_DATABASE_URL" | "PORTAL_STORAGE_URL" | "PORTAL_MAIL_URL"))
+        .filter(|(key, _)| {
+            !matches!(
+                key.as_str(),
+                "PORTAL_DATABASE_URL" | "PORTAL_STORAGE_URL" | "PORTAL_MAIL_URL"
+            )
+        })
         .collect();
-    vars.insert("PORTAL_DATA_DIR".to_string(), data_dir.display().to_string());
+    vars.insert(
+        "PORTAL_DATA_DIR".to_string(),
+        data_dir.display().to_string(),
+    );
     let settings = Settings::from_map(vars)?;
     crate::app::init_logging(&settings);
     let state = crate::app::state(settings, Arc::new(SystemClock)).await?;
@@ -184,11 +240,21 @@ async fn demo(data_dir: PathBuf) -> anyhow::Result<()> {
     }
     println!();
     println!("Demo data in {}", data_dir.display());
-    println!("Open {} and log in with one of these (Perfil, RUT, Contraseña):", state.settings.base_url);
+    println!(
+        "Open {} and log in with one of these (Perfil, RUT, Contraseña):",
+        state.settings.base_url
+    );
     for (profile, rut, ..) in DEMO_ACCOUNTS {
-        println!("  {:<14} {:<13} {DEMO_PASSWORD}", Profile::from_cli(profile).expect("known").label(), rut);
+        println!(
+            "  {:<14} {:<13} {DEMO_PASSWORD}",
+            Profile::from_cli(profile).expect("known").label(),
+            rut
+        );
     }
-    println!("E-mails are written as .eml files to {}", state.settings.mail_url);
+    println!(
+        "E-mails are written as .eml files to {}",
+        state.settings.mail_url
+    );
     println!();
     crate::app::serve(state).await
 }

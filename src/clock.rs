@@ -60,12 +60,16 @@ pub fn from_micros(micros: i64) -> Timestamp {
 
 /// `dd/mm/yyyy` in Chile's time zone.
 pub fn format_date(at: Timestamp) -> String {
-    at.to_zoned_datetime(chile()).strftime("%d/%m/%Y").to_string()
+    at.to_zoned_datetime(chile())
+        .strftime("%d/%m/%Y")
+        .to_string()
 }
 
 /// `dd/mm/yyyy hh:mm AM` in Chile's time zone, as the manual shows it.
 pub fn format_date_time(at: Timestamp) -> String {
-    at.to_zoned_datetime(chile()).strftime("%d/%m/%Y %I:%M %p").to_string()
+    at.to_zoned_datetime(chile())
+        .strftime("%d/%m/%Y %I:%M %p")
+        .to_string()
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Password hashing (argon2id) and random tokens. Tokens travel in links and cookies; only
 //! their SHA-256 is stored, so a leaked database does not hand out live sessions or links.
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -26,7 +26,9 @@ pub fn verify_password(typed: &str, stored: Option<&str>) -> bool {
         Some(hash) => (hash, true),
         None => (dummy_hash(), false),
     };
-    let matches = Argon2::default().verify_password(candidate.as_bytes(), &hash).is_ok();
+    let matches = Argon2::default()
+        .verify_password(candidate.as_bytes(), &hash)
+        .is_ok();
     matches && real
 }
 
@@ -66,7 +68,8 @@ mod tests {
 
     #[test]
     fn hashes_verify_and_differ() {
-        let password = password::check("una frase bastante larga", "una frase bastante larga", &[]).unwrap();
+        let password =
+            password::check("una frase bastante larga", "una frase bastante larga", &[]).unwrap();
         let first = hash_password(&password).unwrap();
         let second = hash_password(&password).unwrap();
         assert!(first.starts_with("$argon2id$"));

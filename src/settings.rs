@@ -95,12 +95,13 @@ impl Settings {
         let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
         let data = data_dir.display().to_string();
         let bind_text = raw.bind.unwrap_or_else(|| DEFAULT_BIND.to_string());
-        let bind: SocketAddr = bind_text
-            .parse()
-            .with_context(|| format!("PORTAL_BIND must be an address and port, got {bind_text:?}"))?;
+        let bind: SocketAddr = bind_text.parse().with_context(|| {
+            format!("PORTAL_BIND must be an address and port, got {bind_text:?}")
+        })?;
         let base_text = raw.base_url.unwrap_or_else(|| format!("http://{bind}"));
-        let base_url = Url::parse(&base_text)
-            .with_context(|| format!("PORTAL_BASE_URL must be an absolute URL, got {base_text:?}"))?;
+        let base_url = Url::parse(&base_text).with_context(|| {
+            format!("PORTAL_BASE_URL must be an absolute URL, got {base_text:?}")
+        })?;
         if !matches!(base_url.scheme(), "http" | "https") || base_url.host().is_none() {
             bail!("PORTAL_BASE_URL must be an http or https URL with a host");
         }
@@ -116,37 +117,64 @@ impl Settings {
         let database_url = raw
             .database_url
             .unwrap_or_else(|| format!("sqlite://{data}/portal.db?mode=rwc"));
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres:") || database_url.starts_with("postgresql:")) {
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres:")
+            || database_url.starts_with("postgresql:"))
+        {
             bail!("PORTAL_DATABASE_URL must start with sqlite: or postgres:");
         }
         Ok(Settings {
             database_url,
-            storage_url: raw.storage_url.unwrap_or_else(|| format!("file://{}/files", absolute(&data_dir))),
-            mail_url: raw.mail_url.unwrap_or_else(|| format!("file://{}/mail", absolute(&data_dir))),
-            mail_from: raw
-                .mail_from
-                .unwrap_or_else(|| "Generación Ciudadana <no-responder@generacionciudadana.local>".to_string()),
+            storage_url: raw
+                .storage_url
+                .unwrap_or_else(|| format!("file://{}/files", absolute(&data_dir))),
+            mail_url: raw
+                .mail_url
+                .unwrap_or_else(|| format!("file://{}/mail", absolute(&data_dir))),
+            mail_from: raw.mail_from.unwrap_or_else(|| {
+                "Generación Ciudadana <no-responder@generacionciudadana.local>".to_string()
+            }),
             bind,
             base_url,
             captcha: on_off("PORTAL_CAPTCHA", raw.captcha.as_deref().unwrap_or("on"))?,
             secure_cookies,
-            session_idle: SignedDuration::from_mins(positive("PORTAL_SESSION_IDLE_MINUTES", raw.session_idle_minutes, 30)?),
-            session_lifetime: SignedDuration::from_hours(positive("PORTAL_SESSION_LIFETIME_HOURS", raw.session_lifetime_hours, 12)?),
-            trust_forwarded_for: on_off("PORTAL_TRUST_FORWARDED_FOR", raw.trust_forwarded_for.as_deref().unwrap_or("off"))?,
-            footer_organization: raw
-                .footer_organization
-                .unwrap_or_else(|| "SEC - Superintendencia de Electricidad y Combustibles".to_string()),
-            contact_email: raw.contact_email.unwrap_or_else(|| "generacionciudadana@sec.cl".to_string()),
+            session_idle: SignedDuration::from_mins(positive(
+                "PORTAL_SESSION_IDLE_MINUTES",
+                raw.session_idle_minutes,
+                30,
+            )?),
+            session_lifetime: SignedDuration::from_hours(positive(
+                "PORTAL_SESSION_LIFETIME_HOURS",
+                raw.session_lifetime_hours,
+                12,
+            )?),
+            trust_forwarded_for: on_off(
+                "PORTAL_TRUST_FORWARDED_FOR",
+                raw.trust_forwarded_for.as_deref().unwrap_or("off"),
+            )?,
+            footer_organization: raw.footer_organization.unwrap_or_else(|| {
+                "SEC - Superintendencia de Electricidad y Combustibles".to_string()
+            }),
+            contact_email: raw
+                .contact_email
+                .unwrap_or_else(|| "generacionciudadana@sec.cl".to_string()),
             log_format,
             database_max_connections: raw.database_max_connections.unwrap_or(10).max(1),
-            mail_poll_interval: SignedDuration::from_secs(positive("PORTAL_MAIL_POLL_SECONDS", raw.mail_poll_seconds, 5)?),
+            mail_poll_interval: SignedDuration::from_secs(positive(
+                "PORTAL_MAIL_POLL_SECONDS",
+                raw.mail_poll_seconds,
+                5,
+            )?),
             data_dir,
         })
     }
 
     /// Defaults for everything, with the data directory given (demo, tests).
     pub fn in_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        let raw = Raw { data_dir: Some(data_dir.into()), ..Raw::default() };
+        let raw = Raw {
+            data_dir: Some(data_dir.into()),
+            ..Raw::default()
+        };
         Self::from_raw(raw).expect("defaults are valid")
     }
 
@@ -162,7 +190,10 @@ impl Settings {
 }
 
 fn absolute(path: &std::path::Path) -> String {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 fn on_off(name: &str, value: &str) -> anyhow::Result<bool> {
@@ -186,7 +217,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -194,7 +228,10 @@ mod tests {
         let settings = Settings::from_map(vars(&[])).unwrap();
         assert_eq!(settings.data_dir, PathBuf::from("./data"));
         assert_eq!(settings.database_url, "sqlite://./data/portal.db?mode=rwc");
-        assert!(settings.storage_url.starts_with("file:///") && settings.storage_url.ends_with("/data/files"));
+        assert!(
+            settings.storage_url.starts_with("file:///")
+                && settings.storage_url.ends_with("/data/files")
+        );
         assert!(settings.mail_url.ends_with("/data/mail"));
         assert_eq!(settings.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(settings.base_url.as_str(), "http://127.0.0.1:8080/");
@@ -220,11 +257,17 @@ mod tests {
         assert_eq!(settings.storage_url, "file:///srv/portal/files");
         assert!(settings.is_postgres());
         assert_eq!(settings.bind.port(), 9000);
-        assert!(settings.secure_cookies, "https base URL turns secure cookies on");
+        assert!(
+            settings.secure_cookies,
+            "https base URL turns secure cookies on"
+        );
         assert!(!settings.captcha);
         assert_eq!(settings.session_idle, SignedDuration::from_mins(10));
         assert_eq!(settings.log_format, LogFormat::Json);
-        assert_eq!(settings.link("/activar/x"), "https://portal.example.cl/activar/x");
+        assert_eq!(
+            settings.link("/activar/x"),
+            "https://portal.example.cl/activar/x"
+        );
     }
 
     #[test]
@@ -234,12 +277,19 @@ mod tests {
             ("PORTAL_BIND", "localhost", "PORTAL_BIND"),
             ("PORTAL_BASE_URL", "ftp://x", "PORTAL_BASE_URL"),
             ("PORTAL_DATABASE_URL", "mysql://x", "PORTAL_DATABASE_URL"),
-            ("PORTAL_SESSION_IDLE_MINUTES", "0", "PORTAL_SESSION_IDLE_MINUTES"),
+            (
+                "PORTAL_SESSION_IDLE_MINUTES",
+                "0",
+                "PORTAL_SESSION_IDLE_MINUTES",
+            ),
             ("PORTAL_LOG_FORMAT", "xml", "PORTAL_LOG_FORMAT"),
         ];
         for (name, value, expected) in cases {
             let error = Settings::from_map(vars(&[(name, value)])).unwrap_err();
-            assert!(format!("{error:#}").contains(expected), "{name}={value}: {error:#}");
+            assert!(
+                format!("{error:#}").contains(expected),
+                "{name}={value}: {error:#}"
+            );
         }
     }
 }

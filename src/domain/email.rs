@@ -30,7 +30,13 @@ impl Email {
             return Err(EmailError::TooLong);
         }
         let lowered = trimmed.to_ascii_lowercase();
-        let valid_char = |c: char| c.is_ascii_graphic() && !matches!(c, '<' | '>' | '"' | ',' | ';' | '\\' | '(' | ')' | '[' | ']');
+        let valid_char = |c: char| {
+            c.is_ascii_graphic()
+                && !matches!(
+                    c,
+                    '<' | '>' | '"' | ',' | ';' | '\\' | '(' | ')' | '[' | ']'
+                )
+        };
         if !lowered.chars().all(valid_char) {
             return Err(EmailError::Invalid);
         }
@@ -41,7 +47,9 @@ impl Email {
             && !domain.starts_with(['.', '-'])
             && !domain.ends_with(['.', '-'])
             && !domain.contains("..")
-            && domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
         if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
             return Err(EmailError::Invalid);
         }
@@ -71,7 +79,10 @@ mod tests {
     fn accepts_and_lowercases() {
         let cases = [
             ("ana@example.cl", "ana@example.cl"),
-            ("  Ana.Perez+solar@Example.CL ", "ana.perez+solar@example.cl"),
+            (
+                "  Ana.Perez+solar@Example.CL ",
+                "ana.perez+solar@example.cl",
+            ),
             ("x@sub.dominio-uno.cl", "x@sub.dominio-uno.cl"),
         ];
         for (input, expected) in cases {

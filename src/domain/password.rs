@@ -17,7 +17,9 @@ pub enum PasswordError {
     TooLong,
     #[error("La contraseña no puede contener su RUT ni su correo electrónico.")]
     ContainsPersonalData,
-    #[error("La contraseña es demasiado común o fácil de adivinar. Pruebe una frase de varias palabras.")]
+    #[error(
+        "La contraseña es demasiado común o fácil de adivinar. Pruebe una frase de varias palabras."
+    )]
     TooCommon,
     #[error("Las contraseñas no coinciden.")]
     Mismatch,
@@ -46,7 +48,11 @@ pub fn normalize(raw: &str) -> String {
 
 /// Checks a new password against the policy. `personal` holds the account's RUT (normalised)
 /// and e-mail, which the password may not contain.
-pub fn check(raw: &str, confirmation: &str, personal: &[&str]) -> Result<NewPassword, PasswordError> {
+pub fn check(
+    raw: &str,
+    confirmation: &str,
+    personal: &[&str],
+) -> Result<NewPassword, PasswordError> {
     // Bound the work before normalising: a million characters must be refused cheaply.
     if raw.len() > MAX_CHARS * 4 {
         return Err(PasswordError::TooLong);
@@ -74,7 +80,10 @@ pub fn check(raw: &str, confirmation: &str, personal: &[&str]) -> Result<NewPass
 
 fn contains_personal_data(password: &str, personal: &[&str]) -> bool {
     let compact = |text: &str| -> String {
-        text.to_lowercase().chars().filter(|c| !matches!(c, '.' | '-' | '_' | ' ')).collect()
+        text.to_lowercase()
+            .chars()
+            .filter(|c| !matches!(c, '.' | '-' | '_' | ' '))
+            .collect()
     };
     let password = compact(password);
     personal.iter().any(|value| {
@@ -109,21 +118,42 @@ mod tests {
         }
         let longest = "palabra ".repeat(16);
         assert_eq!(longest.chars().count(), 128);
-        assert!(check_same(&longest).is_ok() || check_same(&longest).err() == Some(PasswordError::TooCommon));
+        assert!(
+            check_same(&longest).is_ok()
+                || check_same(&longest).err() == Some(PasswordError::TooCommon)
+        );
     }
 
     #[test]
     fn enforces_length_bounds() {
-        assert_eq!(check_same("Abcdefgh12!").err(), Some(PasswordError::TooShort));
-        assert_eq!(check_same(&"a".repeat(129)).err(), Some(PasswordError::TooLong));
-        assert_eq!(check_same(&"a".repeat(1_000_000)).err(), Some(PasswordError::TooLong));
+        assert_eq!(
+            check_same("Abcdefgh12!").err(),
+            Some(PasswordError::TooShort)
+        );
+        assert_eq!(
+            check_same(&"a".repeat(129)).err(),
+            Some(PasswordError::TooLong)
+        );
+        assert_eq!(
+            check_same(&"a".repeat(1_000_000)).err(),
+            Some(PasswordError::TooLong)
+        );
     }
 
     #[test]
     fn refuses_common_and_personal_passwords() {
-        assert_eq!(check_same("password1234").err(), Some(PasswordError::TooCommon));
-        assert_eq!(check_same("123456789012").err(), Some(PasswordError::TooCommon));
-        assert_eq!(check_same("qwertyuiopasdf").err(), Some(PasswordError::TooCommon));
+        assert_eq!(
+            check_same("password1234").err(),
+            Some(PasswordError::TooCommon)
+        );
+        assert_eq!(
+            check_same("123456789012").err(),
+            Some(PasswordError::TooCommon)
+        );
+        assert_eq!(
+            check_same("qwertyuiopasdf").err(),
+            Some(PasswordError::TooCommon)
+        );
         assert_eq!(
             check_same("mi rut es 13.470.539").err(),
             Some(PasswordError::ContainsPersonalData)

@@ -139,9 +139,16 @@ mod tests {
         }
         assert_eq!(Profile::from_code("sec"), None);
         assert_eq!(Profile::from_cli("sec"), Some(Profile::Regulator));
-        for status in [AccountStatus::PendingActivation, AccountStatus::Active, AccountStatus::Disabled] {
+        for status in [
+            AccountStatus::PendingActivation,
+            AccountStatus::Active,
+            AccountStatus::Disabled,
+        ] {
             assert_eq!(AccountStatus::from_code(status.code()), Some(status));
         }
-        assert_eq!(RegulatorRole::from_code("auditor"), Some(RegulatorRole::Auditor));
+        assert_eq!(
+            RegulatorRole::from_code("auditor"),
+            Some(RegulatorRole::Auditor)
+        );
     }
 }

@@ -52,14 +52,21 @@ impl Rut {
                 RutError::InvalidLength
             });
         }
-        let number: u32 = body.iter().collect::<String>().parse().map_err(|_| RutError::InvalidLength)?;
+        let number: u32 = body
+            .iter()
+            .collect::<String>()
+            .parse()
+            .map_err(|_| RutError::InvalidLength)?;
         if number == 0 {
             return Err(RutError::InvalidLength);
         }
         if check_digit_of(number) != check_digit {
             return Err(RutError::WrongCheckDigit);
         }
-        Ok(Rut { number, check_digit })
+        Ok(Rut {
+            number,
+            check_digit,
+        })
     }
 
     pub fn number(&self) -> u32 {

@@ -34,7 +34,10 @@ mod tests {
     fn single_line_rules() {
         assert_eq!(single_line("  Ana María ", 10), Ok("Ana María".to_string()));
         assert_eq!(single_line("   ", 10), Err(TextError::Empty));
-        assert_eq!(single_line("Ana\r\nBcc", 10), Err(TextError::ControlCharacters));
+        assert_eq!(
+            single_line("Ana\r\nBcc", 10),
+            Err(TextError::ControlCharacters)
+        );
         assert_eq!(single_line("Ana\0", 10), Err(TextError::ControlCharacters));
         assert_eq!(single_line("ñandú ñandú", 5), Err(TextError::TooLong(5)));
         // Markup is just text here; templates escape it on output.

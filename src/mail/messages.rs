@@ -43,26 +43,71 @@ struct PasswordChanged<'a> {
 }
 
 fn email(to: &str, subject: &str, body: impl Template) -> anyhow::Result<OutgoingEmail> {
-    Ok(OutgoingEmail { to: to.to_string(), subject: subject.to_string(), body: body.render()? })
+    Ok(OutgoingEmail {
+        to: to.to_string(),
+        subject: subject.to_string(),
+        body: body.render()?,
+    })
 }
 
 pub fn activation(to: &str, name: &str, link: &str) -> anyhow::Result<OutgoingEmail> {
-    email(to, "Active su cuenta de Generación Ciudadana", Activation { name, link })
+    email(
+        to,
+        "Active su cuenta de Generación Ciudadana",
+        Activation { name, link },
+    )
 }
 
-pub fn already_registered(to: &str, name: &str, login_link: &str, recovery_link: &str) -> anyhow::Result<OutgoingEmail> {
-    let body = AlreadyRegistered { name, login_link, recovery_link };
+pub fn already_registered(
+    to: &str,
+    name: &str,
+    login_link: &str,
+    recovery_link: &str,
+) -> anyhow::Result<OutgoingEmail> {
+    let body = AlreadyRegistered {
+        name,
+        login_link,
+        recovery_link,
+    };
     email(to, "Ya tiene una cuenta en Generación Ciudadana", body)
 }
 
 pub fn password_reset(to: &str, name: &str, link: &str) -> anyhow::Result<OutgoingEmail> {
-    email(to, "Recuperación de contraseña - Generación Ciudadana", PasswordReset { name, link })
+    email(
+        to,
+        "Recuperación de contraseña - Generación Ciudadana",
+        PasswordReset { name, link },
+    )
 }
 
-pub fn account_created(to: &str, name: &str, profile: &str, link: &str) -> anyhow::Result<OutgoingEmail> {
-    email(to, "Su cuenta de Generación Ciudadana", AccountCreated { name, profile, link })
+pub fn account_created(
+    to: &str,
+    name: &str,
+    profile: &str,
+    link: &str,
+) -> anyhow::Result<OutgoingEmail> {
+    email(
+        to,
+        "Su cuenta de Generación Ciudadana",
+        AccountCreated {
+            name,
+            profile,
+            link,
+        },
+    )
 }
 
-pub fn password_changed(to: &str, name: &str, recovery_link: &str) -> anyhow::Result<OutgoingEmail> {
-    email(to, "Su contraseña fue cambiada - Generación Ciudadana", PasswordChanged { name, recovery_link })
+pub fn password_changed(
+    to: &str,
+    name: &str,
+    recovery_link: &str,
+) -> anyhow::Result<OutgoingEmail> {
+    email(
+        to,
+        "Su contraseña fue cambiada - Generación Ciudadana",
+        PasswordChanged {
+            name,
+            recovery_link,
+        },
+    )
 }

@@ -47,7 +47,9 @@ impl Outbox {
         let mut pass = Pass::default();
         let now = self.clock.now();
         for id in outbox::due(&self.db, now, BATCH).await? {
-            let Some(email) = outbox::claim(&self.db, &id, now, CLAIM_HOLD).await? else { continue };
+            let Some(email) = outbox::claim(&self.db, &id, now, CLAIM_HOLD).await? else {
+                continue;
+            };
             match self.transport.send(&self.from, &email).await {
                 Ok(()) => {
                     outbox::mark_sent(&self.db, &email.id, self.clock.now()).await?;

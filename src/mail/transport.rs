@@ -30,7 +30,8 @@ pub enum SendError {
 impl Transport {
     pub fn from_url(url: &str) -> anyhow::Result<Self> {
         if let Some(path) = url.strip_prefix("file://") {
-            std::fs::create_dir_all(path).with_context(|| format!("creating the mail directory {path}"))?;
+            std::fs::create_dir_all(path)
+                .with_context(|| format!("creating the mail directory {path}"))?;
             return Ok(Transport::Files(AsyncFileTransport::new(path)));
         }
         if url.starts_with("smtp://") || url.starts_with("smtps://") {
@@ -63,18 +64,22 @@ impl Transport {
         };
         match tokio::time::timeout(SEND_TIMEOUT + Duration::from_secs(5), attempt).await {
             Ok(result) => result,
-            Err(_) => Err(SendError::Temporary("the mail server did not answer in time".to_string())),
+            Err(_) => Err(SendError::Temporary(
+                "the mail server did not answer in time".to_string(),
+            )),
         }
     }
 }
 
 fn build(from: &str, email: &QueuedEmail) -> anyhow::Result<Message> {
     Ok(Message::builder()
-        .from(from.parse().context("PORTAL_MAIL_FROM is not a valid address")?)
+        .from(
+            from.parse()
+                .context("PORTAL_MAIL_FROM is not a valid address")?,
+        )
         .to(email.recipient.parse().context("recipient address")?)
         .subject(&email.subject)
         .message_id(Some(email.message_id.clone()))
         .header(ContentType::TEXT_PLAIN)
         .body(email.body.clone())?)
 }
-

@@ -45,6 +45,10 @@ pub async fn solve(db: &Db, id: &str, typed: &str, now: Timestamp) -> Result<boo
     let Some(row) = row else { return Ok(false) };
     let answer: String = row.try_get("answer")?;
     let expires_at: i64 = row.try_get("expires_at")?;
-    let typed: String = typed.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase();
+    let typed: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_uppercase();
     Ok(expires_at > to_micros(now) && crate::crypto::constant_time_eq(&typed, &answer))
 }

@@ -55,9 +55,14 @@ impl Db {
             .connect_with(options)
             .await
             .context("connecting to the database")?;
-        MIGRATOR.run(&pool).await.context("applying the database migrations")?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .context("applying the database migrations")?;
         let db = Db { pool };
-        reference::seed_once(&db).await.context("seeding the reference data")?;
+        reference::seed_once(&db)
+            .await
+            .context("seeding the reference data")?;
         Ok(db)
     }
 
@@ -70,7 +75,10 @@ impl Db {
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 
     pub async fn close(&self) {
@@ -79,12 +87,17 @@ impl Db {
 }
 
 fn create_sqlite_parent(url: &str) -> anyhow::Result<()> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
-    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(parent) = std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating the database directory {}", parent.display()))?;
     }
@@ -99,14 +112,19 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => {
             // SQLite "database is locked" / "busy", PostgreSQL shutting down or not accepting.
             let code = db.code().unwrap_or_default();
-            matches!(code.as_ref(), "5" | "6" | "57P01" | "57P02" | "57P03" | "08006" | "08001")
+            matches!(
+                code.as_ref(),
+                "5" | "6" | "57P01" | "57P02" | "57P03" | "08006" | "08001"
+            )
         }
         _ => false,
     }
 }
 
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
-    error.as_database_error().is_some_and(|db| db.is_unique_violation())
+    error
+        .as_database_error()
+        .is_some_and(|db| db.is_unique_violation())
 }
 
 /// A new time-ordered identifier.

@@ -26,7 +26,12 @@ pub struct QueuedEmail {
     pub attempts: i64,
 }
 
-pub async fn enqueue<'e, E>(executor: E, email: &OutgoingEmail, message_domain: &str, now: Timestamp) -> Result<String, sqlx::Error>
+pub async fn enqueue<'e, E>(
+    executor: E,
+    email: &OutgoingEmail,
+    message_domain: &str,
+    now: Timestamp,
+) -> Result<String, sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
@@ -61,7 +66,12 @@ pub async fn due(db: &Db, now: Timestamp, limit: i64) -> Result<Vec<String>, sql
 
 /// Takes the e-mail for one worker for `hold`; another instance's worker skips it meanwhile.
 /// Returns None when someone else took it first or it is no longer queued.
-pub async fn claim(db: &Db, id: &str, now: Timestamp, hold: SignedDuration) -> Result<Option<QueuedEmail>, sqlx::Error> {
+pub async fn claim(
+    db: &Db,
+    id: &str,
+    now: Timestamp,
+    hold: SignedDuration,
+) -> Result<Option<QueuedEmail>, sqlx::Error> {
     let taken = sqlx::query(
         "UPDATE outbox SET locked_until = $2 WHERE id = $1 AND status = 'queued' \
          AND (locked_until IS NULL OR locked_until <= $3)",
@@ -74,10 +84,12 @@ pub async fn claim(db: &Db, id: &str, now: Timestamp, hold: SignedDuration) -> R
     if taken.rows_affected() != 1 {
         return Ok(None);
     }
-    let row = sqlx::query("SELECT id, message_id, recipient, subject, body, attempts FROM outbox WHERE id = $1")
-        .bind(id)
-        .fetch_one(db.pool())
-        .await?;
+    let row = sqlx::query(
+        "SELECT id, message_id, recipient, subject, body, attempts FROM outbox WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(db.pool())
+    .await?;
     Ok(Some(QueuedEmail {
         id: row.try_get("id")?,
         message_id: row.try_get("message_id")?,
@@ -97,7 +109,12 @@ pub async fn mark_sent(db: &Db, id: &str, now: Timestamp) -> Result<(), sqlx::Er
     Ok(())
 }
 
-pub async fn mark_retry(db: &Db, id: &str, next_attempt: Timestamp, error: &str) -> Result<(), sqlx::Error> {
+pub async fn mark_retry(
+    db: &Db,
+    id: &str,
+    next_attempt: Timestamp,
+    error: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1")
         .bind(id)
         .bind(to_micros(next_attempt))

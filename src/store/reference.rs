@@ -74,13 +74,15 @@ pub async fn seed_once(db: &Db) -> anyhow::Result<()> {
         return Err(error.into());
     }
     for region in rows::<RegionRow>(REGIONS)? {
-        sqlx::query("INSERT INTO regions (code, name, iso_code, sort_order) VALUES ($1, $2, $3, $4)")
-            .bind(region.codigo)
-            .bind(region.nombre)
-            .bind(region.iso_3166_2)
-            .bind(region.orden_norte_sur)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO regions (code, name, iso_code, sort_order) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(region.codigo)
+        .bind(region.nombre)
+        .bind(region.iso_3166_2)
+        .bind(region.orden_norte_sur)
+        .execute(&mut *tx)
+        .await?;
     }
     for comuna in rows::<ComunaRow>(COMUNAS)? {
         sqlx::query(
@@ -128,12 +130,16 @@ pub struct Distributor {
     pub name: String,
 }
 
-pub async fn distributor_by_prefix(db: &Db, prefix: &str) -> Result<Option<Distributor>, sqlx::Error> {
+pub async fn distributor_by_prefix(
+    db: &Db,
+    prefix: &str,
+) -> Result<Option<Distributor>, sqlx::Error> {
     use sqlx::Row;
-    let row = sqlx::query("SELECT id, folio_prefix, name FROM distributors WHERE folio_prefix = $1")
-        .bind(prefix.to_ascii_uppercase())
-        .fetch_optional(db.pool())
-        .await?;
+    let row =
+        sqlx::query("SELECT id, folio_prefix, name FROM distributors WHERE folio_prefix = $1")
+            .bind(prefix.to_ascii_uppercase())
+            .fetch_optional(db.pool())
+            .await?;
     row.map(|row| {
         Ok(Distributor {
             id: row.try_get("id")?,
@@ -155,6 +161,11 @@ mod tests {
         let companies = rows::<DistributorRow>(DISTRIBUTORS).unwrap();
         assert_eq!(companies.len(), 24);
         assert!(companies.iter().all(|c| c.prefijo_folio.len() == 2));
-        assert!(rows::<HolidayRow>(HOLIDAYS).unwrap().iter().any(|h| h.fecha == "2025-09-18"));
+        assert!(
+            rows::<HolidayRow>(HOLIDAYS)
+                .unwrap()
+                .iter()
+                .any(|h| h.fecha == "2025-09-18")
+        );
     }
 }

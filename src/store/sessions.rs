@@ -19,7 +19,11 @@ pub struct Session {
 }
 
 /// Creates a session and returns the token for the cookie.
-pub async fn create<'e, E>(executor: E, user_id: &str, now: Timestamp) -> Result<String, sqlx::Error>
+pub async fn create<'e, E>(
+    executor: E,
+    user_id: &str,
+    now: Timestamp,
+) -> Result<String, sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
@@ -40,7 +44,12 @@ pub struct Lifetimes {
 
 /// The live session for a cookie token: not idle for too long, not older than its lifetime,
 /// and its user still active. An expired session is deleted on the way.
-pub async fn load(db: &Db, token: &str, now: Timestamp, limits: &Lifetimes) -> Result<Option<Session>, sqlx::Error> {
+pub async fn load(
+    db: &Db,
+    token: &str,
+    now: Timestamp,
+    limits: &Lifetimes,
+) -> Result<Option<Session>, sqlx::Error> {
     let hash = token_hash(token);
     let row = sqlx::query(
         "SELECT s.created_at AS session_created_at, s.last_seen_at, u.id, u.profile, u.rut, u.email, \
@@ -56,7 +65,8 @@ pub async fn load(db: &Db, token: &str, now: Timestamp, limits: &Lifetimes) -> R
     let created = from_micros(row.try_get("session_created_at")?);
     let last_seen = from_micros(row.try_get("last_seen_at")?);
     let user = users::from_row(&row)?;
-    let expired = now.duration_since(last_seen) > limits.idle || now.duration_since(created) > limits.absolute;
+    let expired = now.duration_since(last_seen) > limits.idle
+        || now.duration_since(created) > limits.absolute;
     if expired || user.status != crate::domain::AccountStatus::Active {
         delete(db, &hash).await?;
         return Ok(None);
@@ -68,11 +78,17 @@ pub async fn load(db: &Db, token: &str, now: Timestamp, limits: &Lifetimes) -> R
             .execute(db.pool())
             .await?;
     }
-    Ok(Some(Session { token_hash: hash, user }))
+    Ok(Some(Session {
+        token_hash: hash,
+        user,
+    }))
 }
 
 pub async fn delete(db: &Db, hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(hash).execute(db.pool()).await?;
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(hash)
+        .execute(db.pool())
+        .await?;
     Ok(())
 }
 
@@ -81,7 +97,10 @@ pub async fn delete_all_for_user<'e, E>(executor: E, user_id: &str) -> Result<()
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(executor).await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(executor)
+        .await?;
     Ok(())
 }
 

@@ -14,11 +14,22 @@ pub struct Limit {
     pub window: SignedDuration,
 }
 
-pub const PER_ACCOUNT: Limit = Limit { failures: 5, window: SignedDuration::from_mins(15) };
-pub const PER_ADDRESS: Limit = Limit { failures: 30, window: SignedDuration::from_mins(15) };
+pub const PER_ACCOUNT: Limit = Limit {
+    failures: 5,
+    window: SignedDuration::from_mins(15),
+};
+pub const PER_ADDRESS: Limit = Limit {
+    failures: 30,
+    window: SignedDuration::from_mins(15),
+};
 
 /// When the key is refused, until what time.
-pub async fn blocked_until(db: &Db, key: &str, limit: Limit, now: Timestamp) -> Result<Option<Timestamp>, sqlx::Error> {
+pub async fn blocked_until(
+    db: &Db,
+    key: &str,
+    limit: Limit,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, sqlx::Error> {
     let row = sqlx::query("SELECT failures, window_started_at FROM login_throttle WHERE key = $1")
         .bind(key)
         .fetch_optional(db.pool())
@@ -29,7 +40,12 @@ pub async fn blocked_until(db: &Db, key: &str, limit: Limit, now: Timestamp) -> 
     Ok((failures >= limit.failures && ends > now).then_some(ends))
 }
 
-pub async fn record_failure(db: &Db, key: &str, limit: Limit, now: Timestamp) -> Result<(), sqlx::Error> {
+pub async fn record_failure(
+    db: &Db,
+    key: &str,
+    limit: Limit,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
     let now_micros = to_micros(now);
     let window_start_cutoff = to_micros(now - limit.window);
     // One statement, so concurrent failures on several instances all count: a stale window
@@ -49,6 +65,9 @@ pub async fn record_failure(db: &Db, key: &str, limit: Limit, now: Timestamp) ->
 }
 
 pub async fn clear(db: &Db, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(db.pool()).await?;
+    sqlx::query("DELETE FROM login_throttle WHERE key = $1")
+        .bind(key)
+        .execute(db.pool())
+        .await?;
     Ok(())
 }

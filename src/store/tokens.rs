@@ -64,13 +64,20 @@ where
     Ok(token)
 }
 
-pub async fn inspect(db: &Db, token: &str, purpose: Purpose, now: Timestamp) -> Result<TokenState, sqlx::Error> {
+pub async fn inspect(
+    db: &Db,
+    token: &str,
+    purpose: Purpose,
+    now: Timestamp,
+) -> Result<TokenState, sqlx::Error> {
     let row = sqlx::query("SELECT user_id, expires_at, used_at FROM account_tokens WHERE token_hash = $1 AND purpose = $2")
         .bind(token_hash(token))
         .bind(purpose.code())
         .fetch_optional(db.pool())
         .await?;
-    let Some(row) = row else { return Ok(TokenState::Unknown) };
+    let Some(row) = row else {
+        return Ok(TokenState::Unknown);
+    };
     let used: Option<i64> = row.try_get("used_at")?;
     if used.is_some() {
         return Ok(TokenState::Used);
@@ -78,7 +85,9 @@ pub async fn inspect(db: &Db, token: &str, purpose: Purpose, now: Timestamp) -> 
     if from_micros(row.try_get("expires_at")?) <= now {
         return Ok(TokenState::Expired);
     }
-    Ok(TokenState::Valid { user_id: row.try_get("user_id")? })
+    Ok(TokenState::Valid {
+        user_id: row.try_get("user_id")?,
+    })
 }
 
 /// Marks the token used if it still is valid; the conditional UPDATE makes two concurrent uses
@@ -110,7 +119,12 @@ pub async fn consume(
 }
 
 /// A newer link replaces older unused ones of the same purpose.
-pub async fn revoke_unused<'e, E>(executor: E, user_id: &str, purpose: Purpose, now: Timestamp) -> Result<(), sqlx::Error>
+pub async fn revoke_unused<'e, E>(
+    executor: E,
+    user_id: &str,
+    purpose: Purpose,
+    now: Timestamp,
+) -> Result<(), sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = Any>,
 {

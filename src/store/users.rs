@@ -36,7 +36,9 @@ impl User {
     }
 
     pub fn rut_formatted(&self) -> String {
-        Rut::parse(&self.rut).map(|r| r.formatted()).unwrap_or_else(|_| self.rut.clone())
+        Rut::parse(&self.rut)
+            .map(|r| r.formatted())
+            .unwrap_or_else(|_| self.rut.clone())
     }
 }
 
@@ -86,13 +88,18 @@ pub(super) fn from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         distributor_id: row.try_get("distributor_id")?,
         distributor_name: row.try_get("distributor_name")?,
         regulator_role: role.as_deref().and_then(RegulatorRole::from_code),
-        status: AccountStatus::from_code(&status).ok_or_else(|| decode("status", status.clone()))?,
+        status: AccountStatus::from_code(&status)
+            .ok_or_else(|| decode("status", status.clone()))?,
         password_hash: row.try_get("password_hash")?,
         created_at: from_micros(row.try_get("created_at")?),
     })
 }
 
-pub async fn insert<'e, E>(executor: E, user: &NewUser<'_>, now: Timestamp) -> Result<String, sqlx::Error>
+pub async fn insert<'e, E>(
+    executor: E,
+    user: &NewUser<'_>,
+    now: Timestamp,
+) -> Result<String, sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
@@ -130,7 +137,11 @@ pub async fn by_id(db: &Db, id: &str) -> Result<Option<User>, sqlx::Error> {
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn by_profile_rut(db: &Db, profile: Profile, rut: &Rut) -> Result<Option<User>, sqlx::Error> {
+pub async fn by_profile_rut(
+    db: &Db,
+    profile: Profile,
+    rut: &Rut,
+) -> Result<Option<User>, sqlx::Error> {
     let sql = concat!(select_user!(), " WHERE u.profile = $1 AND u.rut = $2");
     let row = sqlx::query(sql)
         .bind(profile.code())
@@ -141,8 +152,15 @@ pub async fn by_profile_rut(db: &Db, profile: Profile, rut: &Rut) -> Result<Opti
 }
 
 /// The applicant that holds this RUT or this e-mail, if any (both are unique among applicants).
-pub async fn applicant_by_rut_or_email(db: &Db, rut: &Rut, email: &Email) -> Result<Option<User>, sqlx::Error> {
-    let sql = concat!(select_user!(), " WHERE u.profile = 'applicant' AND (u.rut = $1 OR u.email = $2)");
+pub async fn applicant_by_rut_or_email(
+    db: &Db,
+    rut: &Rut,
+    email: &Email,
+) -> Result<Option<User>, sqlx::Error> {
+    let sql = concat!(
+        select_user!(),
+        " WHERE u.profile = 'applicant' AND (u.rut = $1 OR u.email = $2)"
+    );
     let row = sqlx::query(sql)
         .bind(rut.normalized())
         .bind(email.as_str())
@@ -151,7 +169,11 @@ pub async fn applicant_by_rut_or_email(db: &Db, rut: &Rut, email: &Email) -> Res
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn activate<'e, E>(executor: E, user_id: &str, now: Timestamp) -> Result<bool, sqlx::Error>
+pub async fn activate<'e, E>(
+    executor: E,
+    user_id: &str,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
@@ -163,7 +185,12 @@ where
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn set_password<'e, E>(executor: E, user_id: &str, hash: &str, now: Timestamp) -> Result<(), sqlx::Error>
+pub async fn set_password<'e, E>(
+    executor: E,
+    user_id: &str,
+    hash: &str,
+    now: Timestamp,
+) -> Result<(), sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = Any>,
 {

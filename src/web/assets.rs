@@ -15,7 +15,11 @@ struct Asset {
 
 macro_rules! asset {
     ($path:literal, $type:literal) => {
-        Asset { path: $path, content_type: $type, bytes: include_bytes!(concat!("../../static/", $path)) }
+        Asset {
+            path: $path,
+            content_type: $type,
+            bytes: include_bytes!(concat!("../../static/", $path)),
+        }
     };
 }
 
@@ -34,9 +38,15 @@ pub async fn serve(Path(path): Path<String>) -> Response {
     };
     let mut response = asset.bytes.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
     // Assets change only with a new release; an hour keeps pages fast without stale styles
     // lingering for long after an upgrade.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
     response
 }

@@ -36,7 +36,10 @@ pub struct ClientAddress(pub String);
 impl axum::extract::FromRequestParts<super::AppState> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &super::AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &super::AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(ClientAddress(address(parts, &state.settings)))
     }
 }

@@ -47,8 +47,15 @@ struct ErrorPage<'a> {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, title, message, reference) = match &self {
-            AppError::NotFound => (StatusCode::NOT_FOUND, "Página no encontrada", "La página que busca no existe o no está disponible para su cuenta.", None),
-            AppError::Forbidden(message) => (StatusCode::FORBIDDEN, "Acción no permitida", *message, None),
+            AppError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Página no encontrada",
+                "La página que busca no existe o no está disponible para su cuenta.",
+                None,
+            ),
+            AppError::Forbidden(message) => {
+                (StatusCode::FORBIDDEN, "Acción no permitida", *message, None)
+            }
             AppError::Csrf => (
                 StatusCode::FORBIDDEN,
                 "Formulario vencido",
@@ -58,15 +65,29 @@ impl IntoResponse for AppError {
             AppError::Unavailable(cause) => {
                 let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
                 tracing::warn!(error.reference = %reference, error = %cause, "database unavailable");
-                (StatusCode::SERVICE_UNAVAILABLE, "Servicio no disponible", "El portal no puede atender su solicitud en este momento. Intente nuevamente en unos minutos.", Some(reference))
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Servicio no disponible",
+                    "El portal no puede atender su solicitud en este momento. Intente nuevamente en unos minutos.",
+                    Some(reference),
+                )
             }
             AppError::Internal(cause) => {
                 let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
                 tracing::error!(error.reference = %reference, error = format!("{cause:#}"), "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "Error interno", "Ocurrió un error inesperado. Si se repite, escríbanos indicando el código de referencia.", Some(reference))
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Error interno",
+                    "Ocurrió un error inesperado. Si se repite, escríbanos indicando el código de referencia.",
+                    Some(reference),
+                )
             }
         };
-        let page = ErrorPage { title, message, reference };
+        let page = ErrorPage {
+            title,
+            message,
+            reference,
+        };
         let body = page.render().unwrap_or_else(|_| message.to_string());
         (status, Html(body)).into_response()
     }

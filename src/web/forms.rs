@@ -20,6 +20,9 @@ impl FieldErrors {
 
     /// For the summary at the top of the form: (field id, message).
     pub fn all(&self) -> Vec<(&'static str, &str)> {
-        self.0.iter().map(|(field, message)| (*field, message.as_str())).collect()
+        self.0
+            .iter()
+            .map(|(field, message)| (*field, message.as_str()))
+            .collect()
     }
 }

@@ -37,7 +37,10 @@ pub async fn applicant(ApplicantUser(_user): ApplicantUser, page: Page) -> AppRe
     Ok(Html(ApplicantHome { page }.render()?).into_response())
 }
 
-pub async fn distributor(DistributorUser(user): DistributorUser, page: Page) -> AppResult<Response> {
+pub async fn distributor(
+    DistributorUser(user): DistributorUser,
+    page: Page,
+) -> AppResult<Response> {
     let company = user.distributor_name.unwrap_or_default();
     Ok(Html(DistributorHome { page, company }.render()?).into_response())
 }

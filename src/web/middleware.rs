@@ -11,7 +11,9 @@ use tower_http::trace::TraceLayer;
 
 use super::AppState;
 use super::error::AppError;
-use super::session::{RequestContext, cookie_names, parse_flash, read_cookie, remove_cookie, set_cookie};
+use super::session::{
+    RequestContext, cookie_names, parse_flash, read_cookie, remove_cookie, set_cookie,
+};
 use crate::crypto::{constant_time_eq, random_token};
 use crate::store::sessions::{self, Lifetimes};
 
@@ -43,7 +45,10 @@ fn loggable_path(path: &str) -> String {
             return format!("{prefix}…");
         }
     }
-    path.chars().take(200).map(|c| if c.is_control() { '?' } else { c }).collect()
+    path.chars()
+        .take(200)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 pub async fn security_headers(request: Request, next: Next) -> Response {
@@ -54,7 +59,11 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
             headers.insert(name, HeaderValue::from_static(value));
         }
     };
-    set(headers, "content-security-policy", "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'");
+    set(
+        headers,
+        "content-security-policy",
+        "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'",
+    );
     set(headers, "x-content-type-options", "nosniff");
     set(headers, "referrer-policy", "same-origin");
     set(headers, "x-frame-options", "DENY");
@@ -64,11 +73,18 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
 
 /// Loads the session, checks CSRF on every state-changing request, hands the flash message
 /// over, and puts it all in a `RequestContext` for the handlers.
-pub async fn session_and_csrf(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn session_and_csrf(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     match prepare(&state, request).await {
         Ok((request, new_csrf)) => {
             let names = cookie_names(&state.settings);
-            let had_flash = request.extensions().get::<RequestContext>().is_some_and(|c| c.flash.is_some());
+            let had_flash = request
+                .extensions()
+                .get::<RequestContext>()
+                .is_some_and(|c| c.flash.is_some());
             let mut response = next.run(request).await;
             let sets_own = |name: &str| {
                 response
@@ -80,10 +96,16 @@ pub async fn session_and_csrf(State(state): State<AppState>, request: Request, n
             let add_csrf = new_csrf.filter(|_| !sets_own(names.csrf));
             let clear_flash = had_flash && !sets_own(names.flash);
             if let Some(token) = add_csrf {
-                response.headers_mut().append(header::SET_COOKIE, set_cookie(&state.settings, names.csrf, token));
+                response.headers_mut().append(
+                    header::SET_COOKIE,
+                    set_cookie(&state.settings, names.csrf, token),
+                );
             }
             if clear_flash {
-                response.headers_mut().append(header::SET_COOKIE, remove_cookie(&state.settings, names.flash));
+                response.headers_mut().append(
+                    header::SET_COOKIE,
+                    remove_cookie(&state.settings, names.flash),
+                );
             }
             response
         }
@@ -91,7 +113,10 @@ pub async fn session_and_csrf(State(state): State<AppState>, request: Request, n
     }
 }
 
-async fn prepare(state: &AppState, request: Request) -> Result<(Request, Option<String>), AppError> {
+async fn prepare(
+    state: &AppState,
+    request: Request,
+) -> Result<(Request, Option<String>), AppError> {
     let names = cookie_names(&state.settings);
     let existing_csrf = read_cookie(request.headers(), names.csrf).filter(|t| t.len() == 43);
     let (csrf, new_csrf) = match existing_csrf {
@@ -101,10 +126,17 @@ async fn prepare(state: &AppState, request: Request) -> Result<(Request, Option<
             (token.clone(), Some(token))
         }
     };
-    let request = if is_state_changing(request.method()) { verify_csrf(state, request, &csrf).await? } else { request };
+    let request = if is_state_changing(request.method()) {
+        verify_csrf(state, request, &csrf).await?
+    } else {
+        request
+    };
 
     let now = state.now();
-    let limits = Lifetimes { idle: state.settings.session_idle, absolute: state.settings.session_lifetime };
+    let limits = Lifetimes {
+        idle: state.settings.session_idle,
+        absolute: state.settings.session_lifetime,
+    };
     let session = match read_cookie(request.headers(), names.session) {
         Some(token) => sessions::load(&state.db, &token, now, &limits).await?,
         None => None,
@@ -131,19 +163,32 @@ fn is_state_changing(method: &Method) -> bool {
 /// The token must come back in the form field `csrf` (URL-encoded forms), in the
 /// `X-CSRF-Token` header, or for file uploads (multipart, which is not buffered here) in the
 /// `csrf` query parameter of the form's action. A browser's `Origin`, when sent, must be ours.
-async fn verify_csrf(state: &AppState, request: Request, expected: &str) -> Result<Request, AppError> {
+async fn verify_csrf(
+    state: &AppState,
+    request: Request,
+    expected: &str,
+) -> Result<Request, AppError> {
     if let Some(origin) = request.headers().get(header::ORIGIN) {
         let ours = state.settings.base_url.origin().ascii_serialization();
         if origin.to_str().map(|o| o != ours).unwrap_or(true) {
-            tracing::warn!(security.event = "csrf_refused", reason = "foreign origin", "request refused");
+            tracing::warn!(
+                security.event = "csrf_refused",
+                reason = "foreign origin",
+                "request refused"
+            );
             return Err(AppError::Csrf);
         }
     }
-    let from_header = request.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let from_query = request
-        .uri()
-        .query()
-        .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned()));
+    let from_header = request
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let from_query = request.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.into_owned())
+    });
     let is_urlencoded = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -151,8 +196,12 @@ async fn verify_csrf(state: &AppState, request: Request, expected: &str) -> Resu
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let (request, from_form) = if is_urlencoded {
         let (parts, body) = request.into_parts();
-        let bytes = axum::body::to_bytes(body, FORM_LIMIT).await.map_err(|_| AppError::Csrf)?;
-        let token = url::form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
+        let bytes = axum::body::to_bytes(body, FORM_LIMIT)
+            .await
+            .map_err(|_| AppError::Csrf)?;
+        let token = url::form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.into_owned());
         (Request::from_parts(parts, Body::from(bytes)), token)
     } else {
         (request, None)
@@ -161,7 +210,11 @@ async fn verify_csrf(state: &AppState, request: Request, expected: &str) -> Resu
     match presented {
         Some(token) if constant_time_eq(&token, expected) => Ok(request),
         _ => {
-            tracing::warn!(security.event = "csrf_refused", reason = "missing or wrong token", "request refused");
+            tracing::warn!(
+                security.event = "csrf_refused",
+                reason = "missing or wrong token",
+                "request refused"
+            );
             Err(AppError::Csrf)
         }
     }

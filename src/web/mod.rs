@@ -36,7 +36,9 @@ pub struct AppState {
 }
 
 /// Hashes a password on a blocking thread: argon2 takes tens of milliseconds of CPU on purpose.
-pub async fn hash_password_blocking(password: crate::domain::password::NewPassword) -> anyhow::Result<String> {
+pub async fn hash_password_blocking(
+    password: crate::domain::password::NewPassword,
+) -> anyhow::Result<String> {
     tokio::task::spawn_blocking(move || crate::crypto::hash_password(&password)).await?
 }
 
@@ -55,21 +57,42 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(home::root))
         .route("/ingreso", get(auth::login::show).post(auth::login::submit))
         .route("/salir", post(auth::login::logout))
-        .route("/registro", get(auth::register::show).post(auth::register::submit))
+        .route(
+            "/registro",
+            get(auth::register::show).post(auth::register::submit),
+        )
         .route("/registro/recibido", get(auth::register::received))
-        .route("/registro/reenviar", get(auth::register::show_resend).post(auth::register::resend))
-        .route("/activar/{token}", get(auth::activate::show).post(auth::activate::submit))
-        .route("/recuperar", get(auth::recover::show).post(auth::recover::submit))
+        .route(
+            "/registro/reenviar",
+            get(auth::register::show_resend).post(auth::register::resend),
+        )
+        .route(
+            "/activar/{token}",
+            get(auth::activate::show).post(auth::activate::submit),
+        )
+        .route(
+            "/recuperar",
+            get(auth::recover::show).post(auth::recover::submit),
+        )
         .route("/recuperar/recibido", get(auth::recover::received))
-        .route("/clave/{token}", get(auth::password_link::show).post(auth::password_link::submit))
+        .route(
+            "/clave/{token}",
+            get(auth::password_link::show).post(auth::password_link::submit),
+        )
         .route("/captcha/{id}", get(auth::captcha::image))
         .route("/perfil", get(profile::summary))
-        .route("/perfil/clave", get(profile::show_change_password).post(profile::change_password))
+        .route(
+            "/perfil/clave",
+            get(profile::show_change_password).post(profile::change_password),
+        )
         .route("/solicitante", get(home::applicant))
         .route("/distribuidora", get(home::distributor))
         .route("/sec", get(home::regulator))
         .fallback(error::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::session_and_csrf));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::session_and_csrf,
+        ));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/static/{*path}", get(assets::serve))

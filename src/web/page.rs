@@ -32,7 +32,10 @@ pub struct Page {
 
 impl Page {
     pub fn user_name(&self) -> String {
-        self.user.as_ref().map(User::display_name).unwrap_or_default()
+        self.user
+            .as_ref()
+            .map(User::display_name)
+            .unwrap_or_default()
     }
 
     pub fn flash_message(&self) -> Option<&'static str> {
@@ -48,7 +51,10 @@ impl Page {
 fn menu_for(profile: Option<Profile>) -> Vec<MenuItem> {
     match profile {
         None => vec![],
-        Some(profile) => vec![MenuItem { label: "Inicio", href: profile.home_path() }],
+        Some(profile) => vec![MenuItem {
+            label: "Inicio",
+            href: profile.home_path(),
+        }],
     }
 }
 
@@ -62,7 +68,10 @@ fn context(parts: &Parts) -> Result<&RequestContext, AppError> {
 impl FromRequestParts<AppState> for Page {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let context = context(parts)?;
         Ok(Page {
             menu: menu_for(context.user.as_ref().map(|u| u.profile)),
@@ -91,7 +100,10 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
             Refusal::Login(next) => {
-                let target = format!("/ingreso?next={}", url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>());
+                let target = format!(
+                    "/ingreso?next={}",
+                    url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+                );
                 Redirect::to(&target).into_response()
             }
             Refusal::Other(error) => error.into_response(),
@@ -104,7 +116,12 @@ fn signed_in(parts: &Parts) -> Result<User, Refusal> {
     match &context.user {
         Some(user) => Ok(user.clone()),
         None => {
-            let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+            let next = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/")
+                .to_string();
             Err(Refusal::Login(next))
         }
     }
@@ -113,7 +130,10 @@ fn signed_in(parts: &Parts) -> Result<User, Refusal> {
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         signed_in(parts).map(SignedIn)
     }
 }
@@ -123,7 +143,11 @@ fn with_profile(parts: &Parts, profile: Profile) -> Result<User, Refusal> {
     if user.profile == profile {
         Ok(user)
     } else {
-        tracing::info!(security.event = "access_refused", user.profile = user.profile.code(), "page of another profile");
+        tracing::info!(
+            security.event = "access_refused",
+            user.profile = user.profile.code(),
+            "page of another profile"
+        );
         Err(Refusal::Other(AppError::NotFound))
     }
 }
@@ -136,15 +160,26 @@ macro_rules! profile_extractor {
         impl FromRequestParts<AppState> for $name {
             type Rejection = Refusal;
 
-            async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+            async fn from_request_parts(
+                parts: &mut Parts,
+                _state: &AppState,
+            ) -> Result<Self, Self::Rejection> {
                 with_profile(parts, $profile).map($name)
             }
         }
     };
 }
 
-profile_extractor!(ApplicantUser, Profile::Applicant, "A logged-in Solicitante.");
-profile_extractor!(DistributorUser, Profile::Distributor, "A logged-in Distribuidora user.");
+profile_extractor!(
+    ApplicantUser,
+    Profile::Applicant,
+    "A logged-in Solicitante."
+);
+profile_extractor!(
+    DistributorUser,
+    Profile::Distributor,
+    "A logged-in Distribuidora user."
+);
 profile_extractor!(RegulatorUser, Profile::Regulator, "A logged-in SEC user.");
 
 /// `next=` targets stay inside the portal: a single leading slash, no scheme, no host.
@@ -161,8 +196,18 @@ mod tests {
     #[test]
     fn next_stays_inside_the_portal() {
         assert_eq!(safe_next(Some("/perfil")), Some("/perfil".to_string()));
-        assert_eq!(safe_next(Some("/perfil?x=1")), Some("/perfil?x=1".to_string()));
-        for bad in ["//evil.example", "https://evil.example", "/\\evil.example", "evil", "/a\r\nb", ""] {
+        assert_eq!(
+            safe_next(Some("/perfil?x=1")),
+            Some("/perfil?x=1".to_string())
+        );
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "evil",
+            "/a\r\nb",
+            "",
+        ] {
             assert_eq!(safe_next(Some(bad)), None, "{bad:?}");
         }
         assert_eq!(safe_next(None), None);

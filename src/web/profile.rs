@@ -28,7 +28,15 @@ struct ProfilePage {
 
 pub async fn summary(SignedIn(user): SignedIn, page: Page) -> AppResult<Response> {
     let created = format_date(user.created_at);
-    Ok(Html(ProfilePage { page, account: user, created }.render()?).into_response())
+    Ok(Html(
+        ProfilePage {
+            page,
+            account: user,
+            created,
+        }
+        .render()?,
+    )
+    .into_response())
 }
 
 #[derive(Template)]
@@ -51,7 +59,11 @@ pub struct ChangePasswordForm {
 fn render(page: Page, errors: FieldErrors) -> AppResult<Response> {
     let status = if errors.is_empty() { 200 } else { 422 };
     let body = ChangePasswordPage { page, errors }.render()?;
-    Ok((axum::http::StatusCode::from_u16(status).expect("valid status"), Html(body)).into_response())
+    Ok((
+        axum::http::StatusCode::from_u16(status).expect("valid status"),
+        Html(body),
+    )
+        .into_response())
 }
 
 pub async fn show_change_password(SignedIn(_user): SignedIn, page: Page) -> AppResult<Response> {
@@ -67,14 +79,20 @@ pub async fn change_password(
     Form(form): Form<ChangePasswordForm>,
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::default();
-    let current_ok = super::auth::verify_password(form.current_password.clone(), user.password_hash.clone()).await?;
+    let current_ok =
+        super::auth::verify_password(form.current_password.clone(), user.password_hash.clone())
+            .await?;
     if !current_ok {
         errors.add("current_password", "La contraseña actual no es correcta.");
     }
     let personal = [user.rut.as_str(), user.email.as_str()];
     let checked = password::check(&form.password, &form.password_confirmation, &personal);
     if let Err(error) = &checked {
-        let field = if *error == PasswordError::Mismatch { "password_confirmation" } else { "password" };
+        let field = if *error == PasswordError::Mismatch {
+            "password_confirmation"
+        } else {
+            "password"
+        };
         errors.add(field, error);
     }
     let new_password = match checked {
@@ -87,14 +105,28 @@ pub async fn change_password(
     users::set_password(&mut *tx, &user.id, &hash, now).await?;
     sessions::delete_all_for_user(&mut *tx, &user.id).await?;
     let token = sessions::create(&mut *tx, &user.id, now).await?;
-    let email = messages::password_changed(&user.email, &user.display_name(), &state.settings.link("/recuperar"))?;
+    let email = messages::password_changed(
+        &user.email,
+        &user.display_name(),
+        &state.settings.link("/recuperar"),
+    )?;
     outbox::enqueue(&mut *tx, &email, &state.message_domain(), now).await?;
     tx.commit().await?;
     state.mail_wakeup.notify_one();
     tracing::info!(security.event = "password_changed", user.id = %user.id, "password changed");
     let mut response = Redirect::to("/perfil").into_response();
     let headers = response.headers_mut();
-    headers.append(header::SET_COOKIE, set_cookie(&state.settings, cookie_names(&state.settings).session, token));
-    headers.append(header::SET_COOKIE, flash_cookie(&state.settings, Flash::PasswordChanged));
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(
+            &state.settings,
+            cookie_names(&state.settings).session,
+            token,
+        ),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        flash_cookie(&state.settings, Flash::PasswordChanged),
+    );
     Ok(response)
 }

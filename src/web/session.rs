@@ -38,9 +38,15 @@ impl Flash {
     }
 
     fn from_code(code: &str) -> Option<Self> {
-        [Flash::LoggedOut, Flash::PasswordChanged, Flash::PasswordSet, Flash::AccountActivated, Flash::SessionExpired]
-            .into_iter()
-            .find(|flash| flash.code() == code)
+        [
+            Flash::LoggedOut,
+            Flash::PasswordChanged,
+            Flash::PasswordSet,
+            Flash::AccountActivated,
+            Flash::SessionExpired,
+        ]
+        .into_iter()
+        .find(|flash| flash.code() == code)
     }
 
     pub fn message(self) -> &'static str {
@@ -63,9 +69,17 @@ pub struct CookieNames {
 
 pub fn cookie_names(settings: &Settings) -> CookieNames {
     if settings.secure_cookies {
-        CookieNames { session: "__Host-portal_session", csrf: "__Host-portal_csrf", flash: "__Host-portal_flash" }
+        CookieNames {
+            session: "__Host-portal_session",
+            csrf: "__Host-portal_csrf",
+            flash: "__Host-portal_flash",
+        }
     } else {
-        CookieNames { session: "portal_session", csrf: "portal_csrf", flash: "portal_flash" }
+        CookieNames {
+            session: "portal_session",
+            csrf: "portal_csrf",
+            flash: "portal_flash",
+        }
     }
 }
 
@@ -102,7 +116,11 @@ pub fn remove_cookie(settings: &Settings, name: &'static str) -> HeaderValue {
 }
 
 pub fn flash_cookie(settings: &Settings, flash: Flash) -> HeaderValue {
-    set_cookie(settings, cookie_names(settings).flash, flash.code().to_string())
+    set_cookie(
+        settings,
+        cookie_names(settings).flash,
+        flash.code().to_string(),
+    )
 }
 
 pub fn parse_flash(value: &str) -> Option<Flash> {

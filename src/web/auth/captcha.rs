@@ -13,7 +13,8 @@ use crate::web::error::{AppError, AppResult};
 
 /// Letters and digits that cannot be mistaken for one another (no 0/O, 1/I/L, 8/B).
 const ALPHABET: [char; 26] = [
-    'A', 'C', 'D', 'E', 'F', 'G', 'H', 'J', 'K', 'M', 'N', 'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z', '2', '3', '4', '7',
+    'A', 'C', 'D', 'E', 'F', 'G', 'H', 'J', 'K', 'M', 'N', 'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W',
+    'X', 'Y', 'Z', '2', '3', '4', '7',
 ];
 const LENGTH: usize = 5;
 
@@ -24,9 +25,13 @@ pub async fn new_challenge(state: &AppState) -> AppResult<Option<String>> {
     }
     let answer: String = {
         let mut rng = rand::rng();
-        (0..LENGTH).map(|_| *ALPHABET.choose(&mut rng).expect("non-empty alphabet")).collect()
+        (0..LENGTH)
+            .map(|_| *ALPHABET.choose(&mut rng).expect("non-empty alphabet"))
+            .collect()
     };
-    Ok(Some(captchas::create(&state.db, &answer, state.now()).await?))
+    Ok(Some(
+        captchas::create(&state.db, &answer, state.now()).await?,
+    ))
 }
 
 /// Whether the typed code answers the challenge (always true when the captcha is off).
@@ -37,16 +42,23 @@ pub async fn solved(state: &AppState, id: &str, typed: &str) -> AppResult<bool> 
     Ok(captchas::solve(&state.db, id, typed, state.now()).await?)
 }
 
-pub const WRONG_ANSWER: &str = "El código no coincide con la imagen. Escriba el nuevo código que se muestra.";
+pub const WRONG_ANSWER: &str =
+    "El código no coincide con la imagen. Escriba el nuevo código que se muestra.";
 
 pub async fn image(State(state): State<AppState>, Path(id): Path<String>) -> AppResult<Response> {
-    let answer = captchas::answer(&state.db, &id, state.now()).await?.ok_or(AppError::NotFound)?;
+    let answer = captchas::answer(&state.db, &id, state.now())
+        .await?
+        .ok_or(AppError::NotFound)?;
     let png = tokio::task::spawn_blocking(move || draw(&answer))
         .await
         .map_err(anyhow::Error::from)?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the captcha image could not be drawn")))?;
+        .ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("the captcha image could not be drawn"))
+        })?;
     let mut response = png.into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
     Ok(response)
 }
 

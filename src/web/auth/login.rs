@@ -46,26 +46,47 @@ struct LoginPage {
     notice: Option<String>,
 }
 
-fn render(page: Page, form: &LoginForm, errors: FieldErrors, notice: Option<String>) -> AppResult<Response> {
-    let status = if errors.is_empty() && notice.is_none() { 200 } else { 422 };
+fn render(
+    page: Page,
+    form: &LoginForm,
+    errors: FieldErrors,
+    notice: Option<String>,
+) -> AppResult<Response> {
+    let status = if errors.is_empty() && notice.is_none() {
+        200
+    } else {
+        422
+    };
     let body = LoginPage {
         page,
         profiles: Profile::ALL,
-        selected: if form.perfil.is_empty() { Profile::Applicant.code().to_string() } else { form.perfil.clone() },
+        selected: if form.perfil.is_empty() {
+            Profile::Applicant.code().to_string()
+        } else {
+            form.perfil.clone()
+        },
         rut: form.rut.clone(),
         next: safe_next(form.next.as_deref()).unwrap_or_default(),
         errors,
         notice,
     }
     .render()?;
-    Ok((axum::http::StatusCode::from_u16(status).expect("valid status"), Html(body)).into_response())
+    Ok((
+        axum::http::StatusCode::from_u16(status).expect("valid status"),
+        Html(body),
+    )
+        .into_response())
 }
 
 pub async fn show(page: Page, Query(query): Query<LoginQuery>) -> AppResult<Response> {
     if let Some(user) = &page.user {
         return Ok(Redirect::to(user.profile.home_path()).into_response());
     }
-    let form = LoginForm { perfil: query.perfil.unwrap_or_default(), next: query.next, ..LoginForm::default() };
+    let form = LoginForm {
+        perfil: query.perfil.unwrap_or_default(),
+        next: query.next,
+        ..LoginForm::default()
+    };
     render(page, &form, FieldErrors::default(), None)
 }
 
@@ -92,12 +113,20 @@ pub async fn submit(
 
     let now = state.now();
     // The account key exists whether or not the account does, so throttling tells nothing.
-    let account_key = format!("account:{}", token_hash(&format!("{}:{}", profile.code(), rut)));
+    let account_key = format!(
+        "account:{}",
+        token_hash(&format!("{}:{}", profile.code(), rut))
+    );
     let address_key = format!("address:{address}");
-    let blocked_account = throttle::blocked_until(&state.db, &account_key, throttle::PER_ACCOUNT, now).await?;
-    let blocked_address = throttle::blocked_until(&state.db, &address_key, throttle::PER_ADDRESS, now).await?;
+    let blocked_account =
+        throttle::blocked_until(&state.db, &account_key, throttle::PER_ACCOUNT, now).await?;
+    let blocked_address =
+        throttle::blocked_until(&state.db, &address_key, throttle::PER_ADDRESS, now).await?;
     if let Some(until) = blocked_account.max(blocked_address) {
-        tracing::warn!(security.event = "login_locked_out", "login refused while throttled");
+        tracing::warn!(
+            security.event = "login_locked_out",
+            "login refused while throttled"
+        );
         let minutes = (until.duration_since(now).as_secs() + 59) / 60;
         let notice = format!(
             "Demasiados intentos fallidos. Por seguridad, espere {minutes} minuto(s) e intente nuevamente, o recupere su contraseña."
@@ -113,19 +142,36 @@ pub async fn submit(
         _ => {
             throttle::record_failure(&state.db, &account_key, throttle::PER_ACCOUNT, now).await?;
             throttle::record_failure(&state.db, &address_key, throttle::PER_ADDRESS, now).await?;
-            tracing::info!(security.event = "login_failed", user.profile = profile.code(), "wrong credentials");
-            return render(page, &form, FieldErrors::default(), Some(WRONG_CREDENTIALS.to_string()));
+            tracing::info!(
+                security.event = "login_failed",
+                user.profile = profile.code(),
+                "wrong credentials"
+            );
+            return render(
+                page,
+                &form,
+                FieldErrors::default(),
+                Some(WRONG_CREDENTIALS.to_string()),
+            );
         }
     };
     match user.status {
         AccountStatus::Active => {}
         AccountStatus::PendingActivation => {
             let notice = "Su cuenta aún no está activada. Abra el enlace que le enviamos por correo, o pida uno nuevo en \"¿No recibió el correo de activación?\".";
-            return render(page, &form, FieldErrors::default(), Some(notice.to_string()));
+            return render(
+                page,
+                &form,
+                FieldErrors::default(),
+                Some(notice.to_string()),
+            );
         }
         AccountStatus::Disabled => {
             tracing::info!(security.event = "login_disabled_account", user.id = %user.id, "login to a disabled account");
-            let notice = format!("Su cuenta está deshabilitada. Escriba a {} para más información.", state.settings.contact_email);
+            let notice = format!(
+                "Su cuenta está deshabilitada. Escriba a {} para más información.",
+                state.settings.contact_email
+            );
             return render(page, &form, FieldErrors::default(), Some(notice));
         }
     }
@@ -141,13 +187,25 @@ pub async fn submit(
     let names = cookie_names(&state.settings);
     let mut response = Redirect::to(&target).into_response();
     let headers = response.headers_mut();
-    headers.append(header::SET_COOKIE, set_cookie(&state.settings, names.session, token));
-    headers.append(header::SET_COOKIE, set_cookie(&state.settings, names.csrf, crate::crypto::random_token()));
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(&state.settings, names.session, token),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(&state.settings, names.csrf, crate::crypto::random_token()),
+    );
     Ok(response)
 }
 
-pub async fn logout(State(state): State<AppState>, request: axum::extract::Request) -> AppResult<Response> {
-    let context = request.extensions().get::<crate::web::session::RequestContext>().cloned();
+pub async fn logout(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> AppResult<Response> {
+    let context = request
+        .extensions()
+        .get::<crate::web::session::RequestContext>()
+        .cloned();
     if let Some(hash) = context.as_ref().and_then(|c| c.session_hash.clone()) {
         sessions::delete(&state.db, &hash).await?;
         if let Some(user) = context.and_then(|c| c.user) {
@@ -157,7 +215,13 @@ pub async fn logout(State(state): State<AppState>, request: axum::extract::Reque
     let names = cookie_names(&state.settings);
     let mut response = Redirect::to("/ingreso").into_response();
     let headers = response.headers_mut();
-    headers.append(header::SET_COOKIE, remove_cookie(&state.settings, names.session));
-    headers.append(header::SET_COOKIE, flash_cookie(&state.settings, Flash::LoggedOut));
+    headers.append(
+        header::SET_COOKIE,
+        remove_cookie(&state.settings, names.session),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        flash_cookie(&state.settings, Flash::LoggedOut),
+    );
     Ok(response)
 }

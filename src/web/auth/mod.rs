@@ -23,12 +23,29 @@ pub struct MessagePage {
     pub link: Option<(&'static str, &'static str)>,
 }
 
-pub fn message(page: Page, title: &'static str, message: &'static str, link: Option<(&'static str, &'static str)>) -> AppResult<Response> {
-    Ok(Html(MessagePage { page, title, message, link }.render()?).into_response())
+pub fn message(
+    page: Page,
+    title: &'static str,
+    message: &'static str,
+    link: Option<(&'static str, &'static str)>,
+) -> AppResult<Response> {
+    Ok(Html(
+        MessagePage {
+            page,
+            title,
+            message,
+            link,
+        }
+        .render()?,
+    )
+    .into_response())
 }
 
 pub use crate::web::hash_password_blocking as hash_password;
 
 pub async fn verify_password(typed: String, stored: Option<String>) -> anyhow::Result<bool> {
-    Ok(tokio::task::spawn_blocking(move || crate::crypto::verify_password(&typed, stored.as_deref())).await?)
+    Ok(tokio::task::spawn_blocking(move || {
+        crate::crypto::verify_password(&typed, stored.as_deref())
+    })
+    .await?)
 }

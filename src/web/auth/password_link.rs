@@ -35,11 +35,24 @@ pub struct SetPasswordForm {
 
 fn render(page: Page, token: String, errors: FieldErrors) -> AppResult<Response> {
     let status = if errors.is_empty() { 200 } else { 422 };
-    let body = SetPasswordPage { page, token, errors }.render()?;
-    Ok((axum::http::StatusCode::from_u16(status).expect("valid status"), Html(body)).into_response())
+    let body = SetPasswordPage {
+        page,
+        token,
+        errors,
+    }
+    .render()?;
+    Ok((
+        axum::http::StatusCode::from_u16(status).expect("valid status"),
+        Html(body),
+    )
+        .into_response())
 }
 
-pub async fn show(State(state): State<AppState>, page: Page, Path(token): Path<String>) -> AppResult<Response> {
+pub async fn show(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> AppResult<Response> {
     match tokens::inspect(&state.db, &token, Purpose::Password, state.now()).await? {
         TokenState::Valid { .. } => render(page, token, FieldErrors::default()),
         outcome => link_outcome(page, &outcome),
@@ -57,13 +70,20 @@ pub async fn submit(
         TokenState::Valid { user_id } => user_id,
         outcome => return link_outcome(page, &outcome),
     };
-    let user = users::by_id(&state.db, &user_id).await?.ok_or(AppError::NotFound)?;
+    let user = users::by_id(&state.db, &user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let personal = [user.rut.as_str(), user.email.as_str()];
-    let new_password = match password::check(&form.password, &form.password_confirmation, &personal) {
+    let new_password = match password::check(&form.password, &form.password_confirmation, &personal)
+    {
         Ok(p) => p,
         Err(error) => {
             let mut errors = FieldErrors::default();
-            let field = if error == PasswordError::Mismatch { "password_confirmation" } else { "password" };
+            let field = if error == PasswordError::Mismatch {
+                "password_confirmation"
+            } else {
+                "password"
+            };
             errors.add(field, error);
             return render(page, token, errors);
         }
@@ -80,15 +100,27 @@ pub async fn submit(
     tx.commit().await?;
     tracing::info!(security.event = "password_reset", user.id = %user_id, "password set from a link");
     let mut response = Redirect::to("/ingreso").into_response();
-    response.headers_mut().append(header::SET_COOKIE, flash_cookie(&state.settings, Flash::PasswordSet));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        flash_cookie(&state.settings, Flash::PasswordSet),
+    );
     Ok(response)
 }
 
 fn link_outcome(page: Page, state: &TokenState) -> AppResult<Response> {
     let message = match state {
-        TokenState::Used => "Este enlace ya fue utilizado. Si necesita cambiar su contraseña otra vez, pida un nuevo enlace.",
-        TokenState::Expired => "Este enlace expiró. Pida un nuevo enlace para recuperar su contraseña.",
+        TokenState::Used => {
+            "Este enlace ya fue utilizado. Si necesita cambiar su contraseña otra vez, pida un nuevo enlace."
+        }
+        TokenState::Expired => {
+            "Este enlace expiró. Pida un nuevo enlace para recuperar su contraseña."
+        }
         _ => "El enlace no es válido. Revise que lo copió completo, o pida uno nuevo.",
     };
-    super::message(page, "Recuperar Contraseña", message, Some(("Pedir un nuevo enlace", "/recuperar")))
+    super::message(
+        page,
+        "Recuperar Contraseña",
+        message,
+        Some(("Pedir un nuevo enlace", "/recuperar")),
+    )
 }

@@ -41,19 +41,50 @@ struct RecoverPage {
     errors: FieldErrors,
 }
 
-async fn render(state: &AppState, page: Page, form: &RecoverForm, errors: FieldErrors) -> AppResult<Response> {
+async fn render(
+    state: &AppState,
+    page: Page,
+    form: &RecoverForm,
+    errors: FieldErrors,
+) -> AppResult<Response> {
     let status = if errors.is_empty() { 200 } else { 422 };
     let captcha_id = captcha::new_challenge(state).await?;
-    let selected = if form.perfil.is_empty() { Profile::Applicant.code().to_string() } else { form.perfil.clone() };
-    let body = RecoverPage { page, profiles: Profile::ALL, selected, rut: form.rut.clone(), captcha_id, errors }.render()?;
-    Ok((axum::http::StatusCode::from_u16(status).expect("valid status"), Html(body)).into_response())
+    let selected = if form.perfil.is_empty() {
+        Profile::Applicant.code().to_string()
+    } else {
+        form.perfil.clone()
+    };
+    let body = RecoverPage {
+        page,
+        profiles: Profile::ALL,
+        selected,
+        rut: form.rut.clone(),
+        captcha_id,
+        errors,
+    }
+    .render()?;
+    Ok((
+        axum::http::StatusCode::from_u16(status).expect("valid status"),
+        Html(body),
+    )
+        .into_response())
 }
 
 pub async fn show(State(state): State<AppState>, page: Page) -> AppResult<Response> {
-    render(&state, page, &RecoverForm::default(), FieldErrors::default()).await
+    render(
+        &state,
+        page,
+        &RecoverForm::default(),
+        FieldErrors::default(),
+    )
+    .await
 }
 
-pub async fn submit(State(state): State<AppState>, page: Page, Form(form): Form<RecoverForm>) -> AppResult<Response> {
+pub async fn submit(
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<RecoverForm>,
+) -> AppResult<Response> {
     if form.new_code.is_some() {
         return render(&state, page, &form, FieldErrors::default()).await;
     }
@@ -74,7 +105,14 @@ pub async fn submit(State(state): State<AppState>, page: Page, Form(form): Form<
     if let Some(user) = user.filter(|u| u.status == AccountStatus::Active) {
         let mut tx = state.db.begin().await?;
         tokens::revoke_unused(&mut *tx, &user.id, Purpose::Password, now).await?;
-        let token = tokens::create(&mut *tx, &user.id, Purpose::Password, now, Purpose::Password.default_lifetime()).await?;
+        let token = tokens::create(
+            &mut *tx,
+            &user.id,
+            Purpose::Password,
+            now,
+            Purpose::Password.default_lifetime(),
+        )
+        .await?;
         let link = state.settings.link(&format!("/clave/{token}"));
         let email = messages::password_reset(&user.email, &user.display_name(), &link)?;
         outbox::enqueue(&mut *tx, &email, &state.message_domain(), now).await?;

@@ -57,15 +57,36 @@ struct RegisterPage {
     errors: FieldErrors,
 }
 
-async fn render(state: &AppState, page: Page, form: RegisterForm, errors: FieldErrors) -> AppResult<Response> {
+async fn render(
+    state: &AppState,
+    page: Page,
+    form: RegisterForm,
+    errors: FieldErrors,
+) -> AppResult<Response> {
     let status = if errors.is_empty() { 200 } else { 422 };
     let captcha_id = captcha::new_challenge(state).await?;
-    let body = RegisterPage { page, form, captcha_id, errors }.render()?;
-    Ok((axum::http::StatusCode::from_u16(status).expect("valid status"), Html(body)).into_response())
+    let body = RegisterPage {
+        page,
+        form,
+        captcha_id,
+        errors,
+    }
+    .render()?;
+    Ok((
+        axum::http::StatusCode::from_u16(status).expect("valid status"),
+        Html(body),
+    )
+        .into_response())
 }
 
 pub async fn show(State(state): State<AppState>, page: Page) -> AppResult<Response> {
-    render(&state, page, RegisterForm::default(), FieldErrors::default()).await
+    render(
+        &state,
+        page,
+        RegisterForm::default(),
+        FieldErrors::default(),
+    )
+    .await
 }
 
 /// The checked registration: domain types only.
@@ -81,18 +102,29 @@ struct Registration {
 fn check(form: &RegisterForm) -> Result<(Registration, NewPassword), FieldErrors> {
     let mut errors = FieldErrors::default();
     let rut = Rut::parse(&form.rut).map_err(|e| errors.add("rut", e)).ok();
-    let email = Email::parse(&form.email).map_err(|e| errors.add("email", e)).ok();
+    let email = Email::parse(&form.email)
+        .map_err(|e| errors.add("email", e))
+        .ok();
     let is_company = rut.is_some_and(|r| r.is_company());
     let (names, surnames, business_name) = if is_company {
-        let business = single_line(&form.business_name, 150).map_err(|e| errors.add("business_name", e)).ok();
+        let business = single_line(&form.business_name, 150)
+            .map_err(|e| errors.add("business_name", e))
+            .ok();
         (String::new(), String::new(), business)
     } else {
-        let names = single_line(&form.names, NAME_MAX).map_err(|e| errors.add("names", e)).unwrap_or_default();
-        let surnames = single_line(&form.surnames, NAME_MAX).map_err(|e| errors.add("surnames", e)).unwrap_or_default();
+        let names = single_line(&form.names, NAME_MAX)
+            .map_err(|e| errors.add("names", e))
+            .unwrap_or_default();
+        let surnames = single_line(&form.surnames, NAME_MAX)
+            .map_err(|e| errors.add("surnames", e))
+            .unwrap_or_default();
         (names, surnames, None)
     };
-    let installer_license = if form.installer.is_some() && !form.installer_license.trim().is_empty() {
-        single_line(&form.installer_license, 40).map_err(|e| errors.add("installer_license", e)).ok()
+    let installer_license = if form.installer.is_some() && !form.installer_license.trim().is_empty()
+    {
+        single_line(&form.installer_license, 40)
+            .map_err(|e| errors.add("installer_license", e))
+            .ok()
     } else {
         None
     };
@@ -100,19 +132,35 @@ fn check(form: &RegisterForm) -> Result<(Registration, NewPassword), FieldErrors
     let personal = [rut_text.as_str(), form.email.trim()];
     let password = password::check(&form.password, &form.password_confirmation, &personal)
         .map_err(|e| {
-            let field = if e == password::PasswordError::Mismatch { "password_confirmation" } else { "password" };
+            let field = if e == password::PasswordError::Mismatch {
+                "password_confirmation"
+            } else {
+                "password"
+            };
             errors.add(field, e);
         })
         .ok();
     match (rut, email, password) {
-        (Some(rut), Some(email), Some(password)) if errors.is_empty() => {
-            Ok((Registration { rut, email, names, surnames, business_name, installer_license }, password))
-        }
+        (Some(rut), Some(email), Some(password)) if errors.is_empty() => Ok((
+            Registration {
+                rut,
+                email,
+                names,
+                surnames,
+                business_name,
+                installer_license,
+            },
+            password,
+        )),
         _ => Err(errors),
     }
 }
 
-pub async fn submit(State(state): State<AppState>, page: Page, Form(mut form): Form<RegisterForm>) -> AppResult<Response> {
+pub async fn submit(
+    State(state): State<AppState>,
+    page: Page,
+    Form(mut form): Form<RegisterForm>,
+) -> AppResult<Response> {
     if form.new_code.is_some() {
         return render(&state, page, form, FieldErrors::default()).await;
     }
@@ -138,7 +186,12 @@ pub async fn submit(State(state): State<AppState>, page: Page, Form(mut form): F
 }
 
 /// Creates the pending account and its activation e-mail, or e-mails the existing owner.
-async fn register(state: &AppState, registration: &Registration, hash: &str, is_installer: bool) -> AppResult<()> {
+async fn register(
+    state: &AppState,
+    registration: &Registration,
+    hash: &str,
+    is_installer: bool,
+) -> AppResult<()> {
     let now = state.now();
     if notify_existing(state, registration).await? {
         return Ok(());
@@ -168,8 +221,18 @@ async fn register(state: &AppState, registration: &Registration, hash: &str, is_
         }
         Err(error) => return Err(error.into()),
     };
-    let token = tokens::create(&mut *tx, &user_id, Purpose::Activation, now, Purpose::Activation.default_lifetime()).await?;
-    let name = registration.business_name.clone().unwrap_or_else(|| format!("{} {}", registration.names, registration.surnames));
+    let token = tokens::create(
+        &mut *tx,
+        &user_id,
+        Purpose::Activation,
+        now,
+        Purpose::Activation.default_lifetime(),
+    )
+    .await?;
+    let name = registration
+        .business_name
+        .clone()
+        .unwrap_or_else(|| format!("{} {}", registration.names, registration.surnames));
     let link = state.settings.link(&format!("/activar/{token}"));
     let email = messages::activation(registration.email.as_str(), &name, &link)?;
     outbox::enqueue(&mut *tx, &email, &state.message_domain(), now).await?;
@@ -181,7 +244,9 @@ async fn register(state: &AppState, registration: &Registration, hash: &str, is_
 /// When the RUT or the e-mail already has an applicant account, e-mails its owner instead of
 /// creating anything. Returns whether that was the case.
 async fn notify_existing(state: &AppState, registration: &Registration) -> AppResult<bool> {
-    let Some(existing) = users::applicant_by_rut_or_email(&state.db, &registration.rut, &registration.email).await? else {
+    let Some(existing) =
+        users::applicant_by_rut_or_email(&state.db, &registration.rut, &registration.email).await?
+    else {
         return Ok(false);
     };
     let email = messages::already_registered(
@@ -190,7 +255,13 @@ async fn notify_existing(state: &AppState, registration: &Registration) -> AppRe
         &state.settings.link("/ingreso"),
         &state.settings.link("/recuperar"),
     )?;
-    outbox::enqueue(state.db.pool(), &email, &state.message_domain(), state.now()).await?;
+    outbox::enqueue(
+        state.db.pool(),
+        &email,
+        &state.message_domain(),
+        state.now(),
+    )
+    .await?;
     tracing::info!(security.event = "registration_of_existing_account", user.id = %existing.id, "registration for an existing account");
     Ok(true)
 }
@@ -224,11 +295,26 @@ struct ResendPage {
     errors: FieldErrors,
 }
 
-async fn render_resend(state: &AppState, page: Page, rut: String, errors: FieldErrors) -> AppResult<Response> {
+async fn render_resend(
+    state: &AppState,
+    page: Page,
+    rut: String,
+    errors: FieldErrors,
+) -> AppResult<Response> {
     let status = if errors.is_empty() { 200 } else { 422 };
     let captcha_id = captcha::new_challenge(state).await?;
-    let body = ResendPage { page, rut, captcha_id, errors }.render()?;
-    Ok((axum::http::StatusCode::from_u16(status).expect("valid status"), Html(body)).into_response())
+    let body = ResendPage {
+        page,
+        rut,
+        captcha_id,
+        errors,
+    }
+    .render()?;
+    Ok((
+        axum::http::StatusCode::from_u16(status).expect("valid status"),
+        Html(body),
+    )
+        .into_response())
 }
 
 pub async fn show_resend(State(state): State<AppState>, page: Page) -> AppResult<Response> {
@@ -236,7 +322,11 @@ pub async fn show_resend(State(state): State<AppState>, page: Page) -> AppResult
 }
 
 /// A new activation link for a pending account. The answer is the same whether or not one exists.
-pub async fn resend(State(state): State<AppState>, page: Page, Form(form): Form<ResendForm>) -> AppResult<Response> {
+pub async fn resend(
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<ResendForm>,
+) -> AppResult<Response> {
     if form.new_code.is_some() {
         return render_resend(&state, page, form.rut, FieldErrors::default()).await;
     }
@@ -253,7 +343,14 @@ pub async fn resend(State(state): State<AppState>, page: Page, Form(form): Form<
     if let Some(user) = user.filter(|u| u.status == AccountStatus::PendingActivation) {
         let mut tx = state.db.begin().await?;
         tokens::revoke_unused(&mut *tx, &user.id, Purpose::Activation, now).await?;
-        let token = tokens::create(&mut *tx, &user.id, Purpose::Activation, now, Purpose::Activation.default_lifetime()).await?;
+        let token = tokens::create(
+            &mut *tx,
+            &user.id,
+            Purpose::Activation,
+            now,
+            Purpose::Activation.default_lifetime(),
+        )
+        .await?;
         let link = state.settings.link(&format!("/activar/{token}"));
         let email = messages::activation(&user.email, &user.display_name(), &link)?;
         outbox::enqueue(&mut *tx, &email, &state.message_domain(), now).await?;

@@ -1,0 +1,9 @@
+//! Tests through the real router, on SQLite, or on PostgreSQL when PORTAL_TEST_POSTGRES_URL is
+//! set. One binary, so that the suite links once.
+
+mod support;
+
+mod accounts;
+mod outbox;
+mod recovery;
+mod security;

@@ -1,0 +1,375 @@
+//! `TestApp`: the real router on a fresh database (SQLite in a temporary directory, or a new
+//! PostgreSQL database when `PORTAL_TEST_POSTGRES_URL` is set), with a manual clock. Each
+//! `Browser` is one user agent with its own cookie jar.
+
+#![allow(dead_code)]
+
+pub mod smtp;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use jiff::{SignedDuration, Timestamp};
+use portal::clock::ManualClock;
+use portal::settings::Settings;
+use portal::web::AppState;
+use sqlx::Row;
+use tower::ServiceExt;
+
+pub const BASE_URL: &str = "http://portal.test";
+/// A password that passes the policy, for tests that are not about passwords.
+pub const PASSWORD: &str = "paneles solares sobre el techo";
+
+pub struct TestApp {
+    pub state: AppState,
+    pub router: Router,
+    pub clock: ManualClock,
+    _dir: tempfile::TempDir,
+    postgres: Option<PostgresDatabase>,
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("PORTAL_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts the app after letting the test adjust the settings.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut settings = Settings::in_data_dir(dir.path());
+        settings.base_url = BASE_URL.parse().unwrap();
+        settings.captcha = false;
+        let postgres = match postgres_url() {
+            Some(url) => Some(PostgresDatabase::create(&url).await),
+            None => None,
+        };
+        if let Some(pg) = &postgres {
+            settings.database_url = pg.url.clone();
+        }
+        adjust(&mut settings);
+        // A fixed Tuesday morning in Santiago, so that tests never depend on the real date.
+        let clock = ManualClock::new("2025-03-04T13:00:00Z".parse().unwrap());
+        let state = portal::app::state(settings, Arc::new(clock.clone()))
+            .await
+            .expect("the app starts");
+        let router = portal::app::router(state.clone());
+        TestApp {
+            state,
+            router,
+            clock,
+            _dir: dir,
+            postgres,
+        }
+    }
+
+    pub fn browser(&self) -> Browser<'_> {
+        self.browser_from("203.0.113.10:40000")
+    }
+
+    /// A browser with its own cookies, connecting from the given address.
+    pub fn browser_from(&self, address: &str) -> Browser<'_> {
+        Browser {
+            app: self,
+            cookies: Mutex::new(HashMap::new()),
+            address: address.parse().unwrap(),
+        }
+    }
+
+    pub fn advance(&self, by: SignedDuration) {
+        self.clock.advance(by);
+    }
+
+    pub fn now(&self) -> Timestamp {
+        use portal::clock::Clock;
+        self.clock.now()
+    }
+
+    /// E-mails queued for an address, oldest first: (subject, body).
+    pub async fn emails_to(&self, to: &str) -> Vec<(String, String)> {
+        let rows = sqlx::query(
+            "SELECT subject, body FROM outbox WHERE recipient = $1 ORDER BY created_at, id",
+        )
+        .bind(to)
+        .fetch_all(self.state.db.pool())
+        .await
+        .unwrap();
+        rows.iter()
+            .map(|r| (r.get("subject"), r.get("body")))
+            .collect()
+    }
+
+    /// The first portal link in the newest e-mail to an address, as a path.
+    pub async fn link_in_last_email(&self, to: &str) -> String {
+        let emails = self.emails_to(to).await;
+        let (_, body) = emails.last().unwrap_or_else(|| panic!("no e-mail to {to}"));
+        let start = body
+            .find(BASE_URL)
+            .unwrap_or_else(|| panic!("no link in {body}"));
+        let link: String = body[start..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect();
+        link.trim_start_matches(BASE_URL).to_string()
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query(sql)
+            .fetch_one(self.state.db.pool())
+            .await
+            .unwrap()
+            .get::<i64, _>(0)
+    }
+
+    /// Creates an active account directly, as `portal user add --password-stdin` would.
+    pub async fn create_user(
+        &self,
+        profile: &str,
+        rut: &str,
+        email: &str,
+        distributor: Option<&str>,
+    ) {
+        use portal::domain::{Email, Profile, Rut, password};
+        let account = portal::accounts::NewAccount {
+            profile: Profile::from_cli(profile).unwrap(),
+            rut: Rut::parse(rut).unwrap(),
+            email: Email::parse(email).unwrap(),
+            names: "Nombre".to_string(),
+            surnames: "De Prueba".to_string(),
+            distributor_prefix: distributor.map(str::to_string),
+            regulator_role: None,
+        };
+        let password = password::check(PASSWORD, PASSWORD, &[]).unwrap();
+        portal::accounts::create(&self.state, &account, Some(password))
+            .await
+            .unwrap();
+    }
+}
+
+pub struct Browser<'a> {
+    pub app: &'a TestApp,
+    cookies: Mutex<HashMap<String, String>>,
+    address: SocketAddr,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl TestResponse {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or_default()
+    }
+
+    #[track_caller]
+    pub fn assert_redirect(&self, to: &str) {
+        assert_eq!(
+            self.status,
+            StatusCode::SEE_OTHER,
+            "expected a redirect to {to}, got:\n{}",
+            self.body
+        );
+        assert_eq!(self.location(), to);
+    }
+
+    #[track_caller]
+    pub fn assert_contains(&self, text: &str) {
+        assert!(
+            self.body.contains(text),
+            "expected {text:?} in the page:\n{}",
+            self.body
+        );
+    }
+}
+
+impl Browser<'_> {
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().unwrap().get(name).cloned()
+    }
+
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.cookies
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), value.to_string());
+    }
+
+    pub fn csrf(&self) -> String {
+        self.cookie("portal_csrf")
+            .expect("a page was loaded first, which sets the CSRF cookie")
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let mut request = request;
+        let cookie_header: String = self
+            .cookies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if !cookie_header.is_empty() {
+            request
+                .headers_mut()
+                .insert(header::COOKIE, cookie_header.parse().unwrap());
+        }
+        request.extensions_mut().insert(ConnectInfo(self.address));
+        let response = self.app.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        for value in headers.get_all(header::SET_COOKIE) {
+            let parsed = cookie::Cookie::parse(value.to_str().unwrap().to_string()).unwrap();
+            let removed = parsed
+                .max_age()
+                .is_some_and(|age| age.is_zero() || age.is_negative());
+            let mut jar = self.cookies.lock().unwrap();
+            if removed {
+                jar.remove(parsed.name());
+            } else {
+                jar.insert(parsed.name().to_string(), parsed.value().to_string());
+            }
+        }
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        TestResponse {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    /// Posts a URL-encoded form with this browser's CSRF token, loading a page first if needed.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        if self.cookie("portal_csrf").is_none() {
+            self.get("/ingreso").await;
+        }
+        let csrf = self.csrf();
+        let mut all: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    /// Posts exactly the given fields: no CSRF token added.
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let request = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Registers an applicant with valid data and returns the response.
+    pub async fn register(&self, rut: &str, email: &str) -> TestResponse {
+        self.get("/registro").await;
+        self.post(
+            "/registro",
+            &[
+                ("rut", rut),
+                ("names", "Ana María"),
+                ("surnames", "Pérez Soto"),
+                ("email", email),
+                ("password", PASSWORD),
+                ("password_confirmation", PASSWORD),
+            ],
+        )
+        .await
+    }
+
+    pub async fn login(&self, profile: &str, rut: &str, password: &str) -> TestResponse {
+        self.get("/ingreso").await;
+        self.post(
+            "/ingreso",
+            &[("perfil", profile), ("rut", rut), ("password", password)],
+        )
+        .await
+    }
+
+    /// Registers, activates through the e-mailed link and logs in.
+    pub async fn sign_up_and_login(&self, rut: &str, email: &str) {
+        self.register(rut, email)
+            .await
+            .assert_redirect("/registro/recibido");
+        let link = self.app.link_in_last_email(email).await;
+        self.post(&link, &[]).await.assert_redirect("/ingreso");
+        self.login("applicant", rut, PASSWORD)
+            .await
+            .assert_redirect("/solicitante");
+    }
+}
+
+/// A PostgreSQL database made for one test and dropped after it.
+struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    async fn create(admin_url: &str) -> PostgresDatabase {
+        use sqlx::Connection;
+        let name = format!("portal_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(admin_url)
+            .await
+            .expect("PORTAL_TEST_POSTGRES_URL answers");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut admin)
+            .await
+            .expect("creating the test database");
+        let mut url = url::Url::parse(admin_url).unwrap();
+        url.set_path(&format!("/{name}"));
+        PostgresDatabase {
+            admin_url: admin_url.to_string(),
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; the clean-up gets a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
