@@ -16,6 +16,7 @@ use crate::store::Db;
 use crate::web::{self, AppState};
 
 pub async fn state(settings: Settings, clock: SharedClock) -> anyhow::Result<AppState> {
+    install_tls_provider();
     let db = Db::connect(&settings.database_url, settings.database_max_connections).await?;
     let storage = storage(&settings.storage_url)?;
     Ok(AppState {
@@ -25,6 +26,12 @@ pub async fn state(settings: Settings, clock: SharedClock) -> anyhow::Result<App
         storage,
         mail_wakeup: Arc::new(Notify::new()),
     })
+}
+
+/// Two TLS back-ends arrive through dependencies (ring, and aws-lc-rs through the S3 client);
+/// rustls then cannot pick one by itself, so the process chooses ring once, for every client.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 pub fn router(state: AppState) -> Router {

@@ -4,6 +4,7 @@
 mod support;
 
 mod accounts;
+mod browser;
 mod outbox;
 mod recovery;
 mod security;

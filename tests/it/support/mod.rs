@@ -31,6 +31,7 @@ pub struct TestApp {
     pub clock: ManualClock,
     _dir: tempfile::TempDir,
     postgres: Option<PostgresDatabase>,
+    listener: Mutex<Option<tokio::net::TcpListener>>,
 }
 
 pub fn postgres_url() -> Option<String> {
@@ -46,6 +47,25 @@ impl TestApp {
 
     /// Starts the app after letting the test adjust the settings.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        Self::start(adjust, None).await
+    }
+
+    /// Serves the app on a loopback port, for tests that drive a real browser.
+    pub async fn spawn_served() -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let app = Self::start(|s| s.base_url = format!("http://{address}").parse().unwrap(), Some(listener)).await;
+        let service = app.router.clone().into_make_service_with_connect_info::<SocketAddr>();
+        let listener = app.listener.lock().unwrap().take().unwrap();
+        tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+        app
+    }
+
+    pub fn base_url(&self) -> String {
+        self.state.settings.base_url.as_str().trim_end_matches('/').to_string()
+    }
+
+    async fn start(adjust: impl FnOnce(&mut Settings), listener: Option<tokio::net::TcpListener>) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut settings = Settings::in_data_dir(dir.path());
         settings.base_url = BASE_URL.parse().unwrap();
@@ -70,6 +90,7 @@ impl TestApp {
             clock,
             _dir: dir,
             postgres,
+            listener: Mutex::new(listener),
         }
     }
 
@@ -113,14 +134,15 @@ impl TestApp {
     pub async fn link_in_last_email(&self, to: &str) -> String {
         let emails = self.emails_to(to).await;
         let (_, body) = emails.last().unwrap_or_else(|| panic!("no e-mail to {to}"));
+        let base = self.base_url();
         let start = body
-            .find(BASE_URL)
+            .find(&base)
             .unwrap_or_else(|| panic!("no link in {body}"));
         let link: String = body[start..]
             .chars()
             .take_while(|c| !c.is_whitespace())
             .collect();
-        link.trim_start_matches(BASE_URL).to_string()
+        link.trim_start_matches(&base).to_string()
     }
 
     pub async fn count(&self, sql: &'static str) -> i64 {

@@ -1,0 +1,141 @@
+//! End to end in a real headless Chromium (Debian's `chromium` and `chromium-driver`), driven
+//! through WebDriver. Without chromedriver the test says loudly that it was skipped, unless
+//! PORTAL_REQUIRE_BROWSER=1 (as in CI), where a missing browser fails it.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::support::{PASSWORD, TestApp};
+
+pub struct Driver {
+    pub client: Client,
+    _chromedriver: Child,
+    _profile: tempfile::TempDir,
+}
+
+fn chromedriver() -> Option<PathBuf> {
+    let path = std::env::var_os("CHROMEDRIVER").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"));
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("PORTAL_REQUIRE_BROWSER").as_deref() == Ok("1") {
+        panic!("PORTAL_REQUIRE_BROWSER=1 but chromedriver is not at {}", path.display());
+    }
+    eprintln!("\n*** SKIPPED browser test: chromedriver not found at {} (apt-get install chromium chromium-driver) ***\n", path.display());
+    None
+}
+
+/// Starts chromedriver on a free port, waits for its "started" line, opens a headless session.
+pub async fn start() -> Option<Driver> {
+    portal::app::install_tls_provider();
+    let path = chromedriver()?;
+    let port = crate::support::smtp::SmtpPeer::free_port().await;
+    let mut child = Command::new(path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting chromedriver");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(line) = lines.next_line().await.expect("reading chromedriver output") {
+        if line.contains("started successfully") {
+            break;
+        }
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let arguments = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1000",
+    ];
+    let mut args: Vec<String> = arguments.iter().map(|a| a.to_string()).collect();
+    args.push(format!("--user-data-dir={}", profile.path().display()));
+    let mut capabilities = serde_json::Map::new();
+    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
+    capabilities.insert("goog:chromeOptions".to_string(), serde_json::json!({ "args": args, "binary": binary }));
+    let client = ClientBuilder::rustls()
+        .expect("TLS roots")
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("connecting to chromedriver");
+    Some(Driver { client, _chromedriver: child, _profile: profile })
+}
+
+pub async fn screenshot(client: &Client, name: &str) -> PathBuf {
+    let directory = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&directory).unwrap();
+    let path = directory.join(format!("{name}.png"));
+    std::fs::write(&path, client.screenshot().await.unwrap()).unwrap();
+    path
+}
+
+async fn fill(client: &Client, id: &str, value: &str) {
+    client.find(Locator::Id(id)).await.unwrap().send_keys(value).await.unwrap();
+}
+
+async fn click_button(client: &Client, text: &str) {
+    let xpath = format!("//button[normalize-space()='{text}']");
+    client.find(Locator::XPath(&xpath)).await.unwrap().click().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_to_the_logged_in_home_page_in_chromium() {
+    let Some(driver) = start().await else { return };
+    let app = TestApp::spawn_served().await;
+    let client = &driver.client;
+    let base = app.base_url();
+
+    client.goto(&format!("{base}/ingreso")).await.unwrap();
+    client.find(Locator::LinkText("Registrarse")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("h1")).await.unwrap();
+    assert_eq!(client.find(Locator::Css("h1")).await.unwrap().text().await.unwrap(), "Registro");
+    fill(client, "rut", "13.470.539-6").await;
+    fill(client, "names", "Ana María").await;
+    fill(client, "surnames", "Pérez Soto").await;
+    fill(client, "email", "ana@example.cl").await;
+    fill(client, "password", PASSWORD).await;
+    fill(client, "password_confirmation", PASSWORD).await;
+    client.find(Locator::Id("installer")).await.unwrap().click().await.unwrap();
+    screenshot(client, "registration-form").await;
+    click_button(client, "Enviar").await;
+    client.wait().for_url(&url::Url::parse(&format!("{base}/registro/recibido")).unwrap()).await.unwrap();
+    let received = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(received.contains("Hemos recibido su solicitud de registro"), "{received}");
+
+    let link = app.link_in_last_email("ana@example.cl").await;
+    client.goto(&format!("{base}{link}")).await.unwrap();
+    click_button(client, "Activar cuenta").await;
+    client.wait().for_url(&url::Url::parse(&format!("{base}/ingreso")).unwrap()).await.unwrap();
+    let notice = client.find(Locator::Css("[role=status]")).await.unwrap().text().await.unwrap();
+    assert_eq!(notice, "Su cuenta fue activada. Ya puede ingresar.");
+
+    fill(client, "rut", "134705396").await;
+    fill(client, "password", PASSWORD).await;
+    click_button(client, "Entrar").await;
+    client.wait().for_url(&url::Url::parse(&format!("{base}/solicitante")).unwrap()).await.unwrap();
+    let heading = client.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+    assert_eq!(heading, "Bienvenido(a), Ana María Pérez Soto");
+    let path = screenshot(client, "registration-home").await;
+    assert!(std::fs::metadata(&path).unwrap().len() > 10_000, "a real screenshot");
+
+    // The profile menu works without JavaScript (a <details> element).
+    client.find(Locator::Css(".user-menu summary")).await.unwrap().click().await.unwrap();
+    client.find(Locator::LinkText("Resumen del perfil")).await.unwrap().click().await.unwrap();
+    client.wait().for_url(&url::Url::parse(&format!("{base}/perfil")).unwrap()).await.unwrap();
+    let summary = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(summary.contains("13.470.539-6") && summary.contains("Instalador SEC"), "{summary}");
+    client.clone().close().await.unwrap();
+}
