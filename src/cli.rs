@@ -174,33 +174,42 @@ async fn user_add(state: &AppState, args: UserAdd) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo accounts. Their passwords are public on purpose: they exist only in the demo data
-/// directory, never in a real deployment.
-const DEMO_ACCOUNTS: [(&str, &str, &str, &str, &str, Option<&str>); 3] = [
-    (
-        "solicitante",
-        "11.111.111-1",
-        "solicitante@demo.invalid",
-        "Camila",
-        "Rojas Soto",
-        None,
-    ),
-    (
-        "distribuidora",
-        "22.222.222-2",
-        "distribuidora@demo.invalid",
-        "Diego",
-        "Muñoz Vera",
-        Some("EN"),
-    ),
-    (
-        "sec",
-        "33.333.333-3",
-        "sec@demo.invalid",
-        "Valentina",
-        "Pérez Lagos",
-        None,
-    ),
+/// One demo account. Their password is public on purpose: the accounts exist only in the demo
+/// data directory, never in a real deployment.
+struct DemoAccount {
+    profile: &'static str,
+    rut: &'static str,
+    email: &'static str,
+    names: &'static str,
+    surnames: &'static str,
+    distributor: Option<&'static str>,
+}
+
+const DEMO_ACCOUNTS: [DemoAccount; 3] = [
+    DemoAccount {
+        profile: "solicitante",
+        rut: "11.111.111-1",
+        email: "solicitante@demo.invalid",
+        names: "Camila",
+        surnames: "Rojas Soto",
+        distributor: None,
+    },
+    DemoAccount {
+        profile: "distribuidora",
+        rut: "22.222.222-2",
+        email: "distribuidora@demo.invalid",
+        names: "Diego",
+        surnames: "Muñoz Vera",
+        distributor: Some("EN"),
+    },
+    DemoAccount {
+        profile: "sec",
+        rut: "33.333.333-3",
+        email: "sec@demo.invalid",
+        names: "Valentina",
+        surnames: "Pérez Lagos",
+        distributor: None,
+    },
 ];
 const DEMO_PASSWORD: &str = "sol de tarde en la pampa";
 
@@ -221,14 +230,14 @@ async fn demo(data_dir: PathBuf) -> anyhow::Result<()> {
     let settings = Settings::from_map(vars)?;
     crate::app::init_logging(&settings);
     let state = crate::app::state(settings, Arc::new(SystemClock)).await?;
-    for (profile, rut, email, names, surnames, distributor) in DEMO_ACCOUNTS {
+    for demo in &DEMO_ACCOUNTS {
         let account = NewAccount {
-            profile: Profile::from_cli(profile).expect("known profile"),
-            rut: Rut::parse(rut).expect("valid demo RUT"),
-            email: Email::parse(email).expect("valid demo e-mail"),
-            names: names.to_string(),
-            surnames: surnames.to_string(),
-            distributor_prefix: distributor.map(str::to_string),
+            profile: Profile::from_cli(demo.profile).expect("known profile"),
+            rut: Rut::parse(demo.rut).expect("valid demo RUT"),
+            email: Email::parse(demo.email).expect("valid demo e-mail"),
+            names: demo.names.to_string(),
+            surnames: demo.surnames.to_string(),
+            distributor_prefix: demo.distributor.map(str::to_string),
             regulator_role: None,
         };
         let password = password::check(DEMO_PASSWORD, DEMO_PASSWORD, &[])
@@ -244,12 +253,9 @@ async fn demo(data_dir: PathBuf) -> anyhow::Result<()> {
         "Open {} and log in with one of these (Perfil, RUT, Contraseña):",
         state.settings.base_url
     );
-    for (profile, rut, ..) in DEMO_ACCOUNTS {
-        println!(
-            "  {:<14} {:<13} {DEMO_PASSWORD}",
-            Profile::from_cli(profile).expect("known").label(),
-            rut
-        );
+    for demo in &DEMO_ACCOUNTS {
+        let label = Profile::from_cli(demo.profile).expect("known").label();
+        println!("  {label:<14} {:<13} {DEMO_PASSWORD}", demo.rut);
     }
     println!(
         "E-mails are written as .eml files to {}",

@@ -88,7 +88,7 @@ impl Rut {
         let digits = self.number.to_string();
         let mut out = String::with_capacity(digits.len() + 4);
         for (index, digit) in digits.chars().enumerate() {
-            if index > 0 && (digits.len() - index) % 3 == 0 {
+            if index > 0 && (digits.len() - index).is_multiple_of(3) {
                 out.push('.');
             }
             out.push(digit);

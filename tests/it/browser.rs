@@ -18,14 +18,22 @@ pub struct Driver {
 }
 
 fn chromedriver() -> Option<PathBuf> {
-    let path = std::env::var_os("CHROMEDRIVER").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"));
+    let path = std::env::var_os("CHROMEDRIVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"));
     if path.exists() {
         return Some(path);
     }
     if std::env::var("PORTAL_REQUIRE_BROWSER").as_deref() == Ok("1") {
-        panic!("PORTAL_REQUIRE_BROWSER=1 but chromedriver is not at {}", path.display());
+        panic!(
+            "PORTAL_REQUIRE_BROWSER=1 but chromedriver is not at {}",
+            path.display()
+        );
     }
-    eprintln!("\n*** SKIPPED browser test: chromedriver not found at {} (apt-get install chromium chromium-driver) ***\n", path.display());
+    eprintln!(
+        "\n*** SKIPPED browser test: chromedriver not found at {} (apt-get install chromium chromium-driver) ***\n",
+        path.display()
+    );
     None
 }
 
@@ -42,7 +50,11 @@ pub async fn start() -> Option<Driver> {
         .spawn()
         .expect("starting chromedriver");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    while let Some(line) = lines.next_line().await.expect("reading chromedriver output") {
+    while let Some(line) = lines
+        .next_line()
+        .await
+        .expect("reading chromedriver output")
+    {
         if line.contains("started successfully") {
             break;
         }
@@ -64,14 +76,21 @@ pub async fn start() -> Option<Driver> {
     args.push(format!("--user-data-dir={}", profile.path().display()));
     let mut capabilities = serde_json::Map::new();
     let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
-    capabilities.insert("goog:chromeOptions".to_string(), serde_json::json!({ "args": args, "binary": binary }));
+    capabilities.insert(
+        "goog:chromeOptions".to_string(),
+        serde_json::json!({ "args": args, "binary": binary }),
+    );
     let client = ClientBuilder::rustls()
         .expect("TLS roots")
         .capabilities(capabilities)
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
         .expect("connecting to chromedriver");
-    Some(Driver { client, _chromedriver: child, _profile: profile })
+    Some(Driver {
+        client,
+        _chromedriver: child,
+        _profile: profile,
+    })
 }
 
 pub async fn screenshot(client: &Client, name: &str) -> PathBuf {
@@ -83,12 +102,24 @@ pub async fn screenshot(client: &Client, name: &str) -> PathBuf {
 }
 
 async fn fill(client: &Client, id: &str, value: &str) {
-    client.find(Locator::Id(id)).await.unwrap().send_keys(value).await.unwrap();
+    client
+        .find(Locator::Id(id))
+        .await
+        .unwrap()
+        .send_keys(value)
+        .await
+        .unwrap();
 }
 
 async fn click_button(client: &Client, text: &str) {
     let xpath = format!("//button[normalize-space()='{text}']");
-    client.find(Locator::XPath(&xpath)).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::XPath(&xpath))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,43 +130,125 @@ async fn registration_to_the_logged_in_home_page_in_chromium() {
     let base = app.base_url();
 
     client.goto(&format!("{base}/ingreso")).await.unwrap();
-    client.find(Locator::LinkText("Registrarse")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::LinkText("Registrarse"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     client.wait().for_element(Locator::Css("h1")).await.unwrap();
-    assert_eq!(client.find(Locator::Css("h1")).await.unwrap().text().await.unwrap(), "Registro");
+    assert_eq!(
+        client
+            .find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "Registro"
+    );
     fill(client, "rut", "13.470.539-6").await;
     fill(client, "names", "Ana María").await;
     fill(client, "surnames", "Pérez Soto").await;
     fill(client, "email", "ana@example.cl").await;
     fill(client, "password", PASSWORD).await;
     fill(client, "password_confirmation", PASSWORD).await;
-    client.find(Locator::Id("installer")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Id("installer"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     screenshot(client, "registration-form").await;
     click_button(client, "Enviar").await;
-    client.wait().for_url(&url::Url::parse(&format!("{base}/registro/recibido")).unwrap()).await.unwrap();
-    let received = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
-    assert!(received.contains("Hemos recibido su solicitud de registro"), "{received}");
+    client
+        .wait()
+        .for_url(&url::Url::parse(&format!("{base}/registro/recibido")).unwrap())
+        .await
+        .unwrap();
+    let received = client
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        received.contains("Hemos recibido su solicitud de registro"),
+        "{received}"
+    );
 
     let link = app.link_in_last_email("ana@example.cl").await;
     client.goto(&format!("{base}{link}")).await.unwrap();
     click_button(client, "Activar cuenta").await;
-    client.wait().for_url(&url::Url::parse(&format!("{base}/ingreso")).unwrap()).await.unwrap();
-    let notice = client.find(Locator::Css("[role=status]")).await.unwrap().text().await.unwrap();
+    client
+        .wait()
+        .for_url(&url::Url::parse(&format!("{base}/ingreso")).unwrap())
+        .await
+        .unwrap();
+    let notice = client
+        .find(Locator::Css("[role=status]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(notice, "Su cuenta fue activada. Ya puede ingresar.");
 
     fill(client, "rut", "134705396").await;
     fill(client, "password", PASSWORD).await;
     click_button(client, "Entrar").await;
-    client.wait().for_url(&url::Url::parse(&format!("{base}/solicitante")).unwrap()).await.unwrap();
-    let heading = client.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+    client
+        .wait()
+        .for_url(&url::Url::parse(&format!("{base}/solicitante")).unwrap())
+        .await
+        .unwrap();
+    let heading = client
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(heading, "Bienvenido(a), Ana María Pérez Soto");
     let path = screenshot(client, "registration-home").await;
-    assert!(std::fs::metadata(&path).unwrap().len() > 10_000, "a real screenshot");
+    assert!(
+        std::fs::metadata(&path).unwrap().len() > 10_000,
+        "a real screenshot"
+    );
 
     // The profile menu works without JavaScript (a <details> element).
-    client.find(Locator::Css(".user-menu summary")).await.unwrap().click().await.unwrap();
-    client.find(Locator::LinkText("Resumen del perfil")).await.unwrap().click().await.unwrap();
-    client.wait().for_url(&url::Url::parse(&format!("{base}/perfil")).unwrap()).await.unwrap();
-    let summary = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
-    assert!(summary.contains("13.470.539-6") && summary.contains("Instalador SEC"), "{summary}");
+    client
+        .find(Locator::Css(".user-menu summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::LinkText("Resumen del perfil"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_url(&url::Url::parse(&format!("{base}/perfil")).unwrap())
+        .await
+        .unwrap();
+    let summary = client
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        summary.contains("13.470.539-6") && summary.contains("Instalador SEC"),
+        "{summary}"
+    );
     client.clone().close().await.unwrap();
 }

@@ -54,18 +54,33 @@ impl TestApp {
     pub async fn spawn_served() -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let app = Self::start(|s| s.base_url = format!("http://{address}").parse().unwrap(), Some(listener)).await;
-        let service = app.router.clone().into_make_service_with_connect_info::<SocketAddr>();
+        let app = Self::start(
+            |s| s.base_url = format!("http://{address}").parse().unwrap(),
+            Some(listener),
+        )
+        .await;
+        let service = app
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<SocketAddr>();
         let listener = app.listener.lock().unwrap().take().unwrap();
         tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
         app
     }
 
     pub fn base_url(&self) -> String {
-        self.state.settings.base_url.as_str().trim_end_matches('/').to_string()
+        self.state
+            .settings
+            .base_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_string()
     }
 
-    async fn start(adjust: impl FnOnce(&mut Settings), listener: Option<tokio::net::TcpListener>) -> TestApp {
+    async fn start(
+        adjust: impl FnOnce(&mut Settings),
+        listener: Option<tokio::net::TcpListener>,
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut settings = Settings::in_data_dir(dir.path());
         settings.base_url = BASE_URL.parse().unwrap();
