@@ -5,6 +5,8 @@ mod support;
 
 mod accounts;
 mod browser;
+mod cli;
 mod outbox;
 mod recovery;
+mod reference;
 mod security;
