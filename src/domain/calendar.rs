@@ -366,13 +366,28 @@ mod tests {
             (&[], date(2025, 4, 29)),
             (&[payment], date(2025, 5, 5)),
             // Opened and closed the same day: nothing given back.
-            (&[(at("2025-04-16T13:00:00Z"), at("2025-04-16T21:00:00Z"))], date(2025, 4, 29)),
+            (
+                &[(at("2025-04-16T13:00:00Z"), at("2025-04-16T21:00:00Z"))],
+                date(2025, 4, 29),
+            ),
             // Friday 25 April 18:00 to Monday 28 April 08:00: Monday given back.
-            (&[(at("2025-04-25T22:00:00Z"), at("2025-04-28T12:00:00Z"))], date(2025, 4, 30)),
+            (
+                &[(at("2025-04-25T22:00:00Z"), at("2025-04-28T12:00:00Z"))],
+                date(2025, 4, 30),
+            ),
             // Overlapping pauses give a day back once.
-            (&[payment, (at("2025-04-21T13:00:00Z"), at("2025-04-22T13:00:00Z"))], date(2025, 5, 5)),
+            (
+                &[
+                    payment,
+                    (at("2025-04-21T13:00:00Z"), at("2025-04-22T13:00:00Z")),
+                ],
+                date(2025, 5, 5),
+            ),
             // A pause starting after the deadline passed changes nothing.
-            (&[(at("2025-05-05T13:00:00Z"), at("2025-05-09T13:00:00Z"))], date(2025, 4, 29)),
+            (
+                &[(at("2025-05-05T13:00:00Z"), at("2025-05-09T13:00:00Z"))],
+                date(2025, 4, 29),
+            ),
             // A pause still open on 24 April: due date if the clock resumed then.
             (&[(payment.0, at("2025-04-24T15:00:00Z"))], date(2025, 5, 7)),
         ];
@@ -392,14 +407,20 @@ mod tests {
         let answered = at("2025-04-29T15:00:00Z");
         let payment = (at("2025-04-16T19:00:00Z"), at("2025-04-22T13:00:00Z"));
         assert_eq!(calendar.business_days_used(received, answered, &[]), 10);
-        assert_eq!(calendar.business_days_used(received, answered, &[payment]), 7);
+        assert_eq!(
+            calendar.business_days_used(received, answered, &[payment]),
+            7
+        );
         // Answered during the pause: only the days before it count.
         let during = at("2025-04-21T15:00:00Z");
         assert_eq!(calendar.business_days_used(received, during, &[payment]), 2);
         // Consistent with the due date: at the due date all the days are used.
         let due = calendar.due_date_with_pauses(received, 10, &[payment]);
         let at_due = at(&format!("{due}T15:00:00Z"));
-        assert_eq!(calendar.business_days_used(received, at_due, &[payment]), 10);
+        assert_eq!(
+            calendar.business_days_used(received, at_due, &[payment]),
+            10
+        );
     }
 
     #[test]
@@ -413,9 +434,19 @@ mod tests {
             (date(2025, 6, 19), 3, date(2025, 6, 25)),
         ];
         for (from, days, expected) in cases {
-            assert_eq!(calendar.add_business_days(from, days), expected, "{from} + {days}");
+            assert_eq!(
+                calendar.add_business_days(from, days),
+                expected,
+                "{from} + {days}"
+            );
         }
-        assert_eq!(calendar.next_business_day(date(2025, 4, 17)), date(2025, 4, 21));
-        assert_eq!(calendar.next_business_day(date(2025, 4, 21)), date(2025, 4, 22));
+        assert_eq!(
+            calendar.next_business_day(date(2025, 4, 17)),
+            date(2025, 4, 21)
+        );
+        assert_eq!(
+            calendar.next_business_day(date(2025, 4, 21)),
+            date(2025, 4, 22)
+        );
     }
 }

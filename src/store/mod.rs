@@ -5,6 +5,7 @@
 pub mod captchas;
 pub mod outbox;
 pub mod reference;
+pub mod requests;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;

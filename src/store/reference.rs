@@ -169,3 +169,70 @@ mod tests {
         );
     }
 }
+
+/// The active companies, by name, for the forms' "Distribuidora" list.
+pub async fn active_distributors(db: &Db) -> Result<Vec<Distributor>, sqlx::Error> {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT id, folio_prefix, name FROM distributors WHERE active = 1 ORDER BY name")
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Distributor {
+                id: row.try_get("id")?,
+                folio_prefix: row.try_get("folio_prefix")?,
+                name: row.try_get("name")?,
+            })
+        })
+        .collect()
+}
+
+#[derive(Clone, Debug)]
+pub struct Region {
+    pub code: String,
+    pub name: String,
+    pub comunas: Vec<Comuna>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Comuna {
+    pub code: String,
+    pub name: String,
+}
+
+/// The regions from north to south, each with its comunas by name.
+pub async fn regions_with_comunas(db: &Db) -> Result<Vec<Region>, sqlx::Error> {
+    use sqlx::Row;
+    let regions = sqlx::query("SELECT code, name FROM regions ORDER BY sort_order").fetch_all(db.pool()).await?;
+    let comunas = sqlx::query("SELECT code, name, region_code FROM comunas ORDER BY name").fetch_all(db.pool()).await?;
+    let mut result = Vec::with_capacity(regions.len());
+    for row in &regions {
+        let code: String = row.try_get("code")?;
+        let mut list = Vec::new();
+        for comuna in &comunas {
+            if comuna.try_get::<String, _>("region_code")? == code {
+                list.push(Comuna { code: comuna.try_get("code")?, name: comuna.try_get("name")? });
+            }
+        }
+        result.push(Region { name: row.try_get("name")?, code, comunas: list });
+    }
+    Ok(result)
+}
+
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub title: String,
+    pub url: String,
+    pub description: String,
+}
+
+/// The "Enlaces de Interés", in their order.
+pub async fn links(db: &Db) -> Result<Vec<Link>, sqlx::Error> {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT title, url, description FROM links WHERE active = 1 ORDER BY sort_order")
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|row| Ok(Link { title: row.try_get("title")?, url: row.try_get("url")?, description: row.try_get("description")? }))
+        .collect()
+}
