@@ -9,6 +9,7 @@ use object_store::ObjectStore;
 use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
+use crate::files::store::FileStore;
 use crate::mail::Transport;
 use crate::mail::outbox::Outbox;
 use crate::settings::Settings;
@@ -19,12 +20,21 @@ pub async fn state(settings: Settings, clock: SharedClock) -> anyhow::Result<App
     install_tls_provider();
     let db = Db::connect(&settings.database_url, settings.database_max_connections).await?;
     let storage = storage(&settings.storage_url)?;
+    let files = FileStore::new(storage.clone(), settings.data_dir.join("uploads-tmp"))
+        .context("creating the upload scratch directory")?;
+    // Whatever a crash left half-received is of no use: no request refers to it.
+    let leftovers = files.clean_scratch().await.context("cleaning the upload scratch directory")?;
+    if leftovers > 0 {
+        tracing::info!(files = leftovers, "removed unfinished uploads left by an earlier run");
+    }
     Ok(AppState {
         db,
         settings: Arc::new(settings),
         clock,
         storage,
+        files: Arc::new(files),
         mail_wakeup: Arc::new(Notify::new()),
+        faults: Arc::new(crate::faults::Faults::default()),
     })
 }
 
@@ -57,7 +67,8 @@ pub fn storage(url: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
             .with_context(|| format!("creating the file storage directory {path}"))?;
         let local = object_store::local::LocalFileSystem::new_with_prefix(path)
             .context("opening the file storage directory")?
-            .with_automatic_cleanup(true);
+            .with_automatic_cleanup(true)
+            .with_fsync(true);
         return Ok(Arc::new(local));
     }
     if url.starts_with("s3://") {

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod crypto;
 pub mod domain;
+pub mod faults;
 pub mod files;
 pub mod mail;
 pub mod settings;

@@ -2,6 +2,7 @@
 
 pub mod messages;
 pub mod outbox;
+pub mod templates;
 pub mod transport;
 
 pub use transport::Transport;

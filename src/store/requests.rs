@@ -292,7 +292,9 @@ pub struct RequestDetail {
     pub applicant_name: String,
     pub applicant_email: String,
     pub applicant_is_installer: bool,
+    pub region_code: String,
     pub region_name: String,
+    pub comuna_code: String,
     pub comuna_name: String,
     pub additional_email: Option<String>,
     pub brings_meter: bool,
@@ -303,7 +305,7 @@ pub async fn detail(db: &Db, viewer: &Viewer, id: &str) -> Result<Option<Request
     let (predicate, bind) = viewer.predicate(2);
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS}, u.names, u.surnames, u.business_name, u.email, u.is_installer, \
-         reg.name AS region_name, c.name AS comuna_name, r.additional_email, r.brings_meter, \
+         r.region_code, reg.name AS region_name, r.comuna_code, c.name AS comuna_name, r.additional_email, r.brings_meter, \
          rel.folio AS related_folio \
          FROM requests r JOIN distributors d ON d.id = r.distributor_id \
          JOIN users u ON u.id = r.applicant_id JOIN regions reg ON reg.code = r.region_code \
@@ -323,7 +325,9 @@ pub async fn detail(db: &Db, viewer: &Viewer, id: &str) -> Result<Option<Request
         applicant_name: business.unwrap_or_else(|| format!("{names} {surnames}")),
         applicant_email: row.try_get("email")?,
         applicant_is_installer: row.try_get::<i64, _>("is_installer")? == 1,
+        region_code: row.try_get("region_code")?,
         region_name: row.try_get("region_name")?,
+        comuna_code: row.try_get("comuna_code")?,
         comuna_name: row.try_get("comuna_name")?,
         additional_email: row.try_get("additional_email")?,
         brings_meter: row.try_get::<i64, _>("brings_meter")? == 1,

@@ -14,6 +14,10 @@ pub enum AppError {
     Forbidden(&'static str),
     #[error("invalid or missing CSRF token")]
     Csrf,
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("request body too large")]
+    TooLarge,
     #[error("database unavailable: {0}")]
     Unavailable(sqlx::Error),
     #[error(transparent)]
@@ -60,6 +64,13 @@ impl IntoResponse for AppError {
                 StatusCode::FORBIDDEN,
                 "Formulario vencido",
                 "El formulario venció o no proviene de este portal. Vuelva a la página anterior, recárguela e intente nuevamente.",
+                None,
+            ),
+            AppError::BadRequest(message) => (StatusCode::BAD_REQUEST, "Solicitud no válida", *message, None),
+            AppError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Envío demasiado grande",
+                "El envío supera el tamaño máximo permitido. Revise el tamaño de los archivos adjuntos.",
                 None,
             ),
             AppError::Unavailable(cause) => {

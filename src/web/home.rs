@@ -4,19 +4,13 @@ use askama::Template;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::error::AppResult;
-use super::page::{ApplicantUser, DistributorUser, Page, RegulatorUser};
+use super::page::{DistributorUser, Page, RegulatorUser};
 
 pub async fn root(page: Page) -> Response {
     match &page.user {
         Some(user) => Redirect::to(user.profile.home_path()).into_response(),
         None => Redirect::to("/ingreso").into_response(),
     }
-}
-
-#[derive(Template)]
-#[template(path = "home_applicant.html")]
-struct ApplicantHome {
-    page: Page,
 }
 
 #[derive(Template)]
@@ -31,10 +25,6 @@ struct DistributorHome {
 struct RegulatorHome {
     page: Page,
     role: &'static str,
-}
-
-pub async fn applicant(ApplicantUser(_user): ApplicantUser, page: Page) -> AppResult<Response> {
-    Ok(Html(ApplicantHome { page }.render()?).into_response())
 }
 
 pub async fn distributor(

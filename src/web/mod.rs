@@ -1,5 +1,6 @@
 //! HTTP: the router, the shared state, and one module per area of the portal.
 
+mod applicant;
 mod assets;
 mod auth;
 mod client;
@@ -7,9 +8,11 @@ pub mod error;
 mod forms;
 mod health;
 mod home;
+mod links;
 mod middleware;
 mod page;
 mod profile;
+mod requests;
 pub mod session;
 
 use std::sync::Arc;
@@ -31,8 +34,12 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub clock: SharedClock,
     pub storage: Arc<dyn ObjectStore>,
+    /// Uploads: received into a scratch directory, then kept in `storage`.
+    pub files: Arc<crate::files::store::FileStore>,
     /// Wakes the outbox worker after a commit that queued e-mails.
     pub mail_wakeup: Arc<Notify>,
+    /// Test-only failure points (empty unless built with the `test-hooks` feature).
+    pub faults: Arc<crate::faults::Faults>,
 }
 
 /// Hashes a password on a blocking thread: argon2 takes tens of milliseconds of CPU on purpose.
@@ -51,6 +58,10 @@ impl AppState {
         crate::mail::outbox::message_domain(&self.settings.base_url)
     }
 }
+
+/// The largest request body of a form with files: every slot of the largest form full (eleven
+/// slots of at most 5 MB) plus the text fields.
+const UPLOAD_BODY_LIMIT: usize = 60 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let pages = Router::new()
@@ -85,7 +96,18 @@ pub fn router(state: AppState) -> Router {
             "/perfil/clave",
             get(profile::show_change_password).post(profile::change_password),
         )
-        .route("/solicitante", get(home::applicant))
+        .route("/solicitante", get(applicant::home::show))
+        .route("/solicitudes", get(applicant::inbox::show))
+        .route(
+            "/solicitudes/nueva/{kind}",
+            get(applicant::form::show)
+                .post(applicant::submit::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
+        .route("/solicitudes/{id}", get(requests::view::show))
+        .route("/solicitudes/{id}/imprimir", get(requests::view::print))
+        .route("/solicitudes/{id}/adjuntos/{attachment}", get(requests::view::download))
+        .route("/enlaces", get(links::show))
         .route("/distribuidora", get(home::distributor))
         .route("/sec", get(home::regulator))
         .fallback(error::not_found)

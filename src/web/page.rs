@@ -10,10 +10,22 @@ use super::session::{Flash, RequestContext};
 use crate::domain::Profile;
 use crate::store::users::User;
 
-/// An entry of the left-hand menu.
+/// An entry of the left-hand menu. An entry without a link is a heading for the ones indented
+/// under it ("Nuevo Envío").
 pub struct MenuItem {
     pub label: &'static str,
     pub href: &'static str,
+    pub indented: bool,
+}
+
+impl MenuItem {
+    const fn link(label: &'static str, href: &'static str) -> Self {
+        MenuItem { label, href, indented: false }
+    }
+
+    const fn sub(label: &'static str, href: &'static str) -> Self {
+        MenuItem { label, href, indented: true }
+    }
 }
 
 /// The layout's data: who is logged in, the CSRF token for forms, the flash message, the footer.
@@ -51,10 +63,20 @@ impl Page {
 fn menu_for(profile: Option<Profile>) -> Vec<MenuItem> {
     match profile {
         None => vec![],
-        Some(profile) => vec![MenuItem {
-            label: "Inicio",
-            href: profile.home_path(),
-        }],
+        Some(Profile::Applicant) => vec![
+            MenuItem::link("Inicio", "/solicitante"),
+            MenuItem::link("Solicitudes", "/solicitudes"),
+            MenuItem::link("Nuevo Envío", ""),
+            MenuItem::sub("Solicitud de Información", "/solicitudes/nueva/si"),
+            MenuItem::sub("Solicitud de Conexión", "/solicitudes/nueva/sc"),
+            MenuItem::sub("Manifestación de Conformidad", "/solicitudes/nueva/mc"),
+            MenuItem::sub("Notificación de Conexión", "/solicitudes/nueva/nc"),
+            MenuItem::link("Enlaces de Interés", "/enlaces"),
+        ],
+        Some(profile) => vec![
+            MenuItem::link("Inicio", profile.home_path()),
+            MenuItem::link("Enlaces de Interés", "/enlaces"),
+        ],
     }
 }
 

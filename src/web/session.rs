@@ -24,6 +24,7 @@ pub enum Flash {
     PasswordSet,
     AccountActivated,
     SessionExpired,
+    RequestSubmitted,
 }
 
 impl Flash {
@@ -34,6 +35,7 @@ impl Flash {
             Flash::PasswordSet => "password-set",
             Flash::AccountActivated => "activated",
             Flash::SessionExpired => "session-expired",
+            Flash::RequestSubmitted => "request-submitted",
         }
     }
 
@@ -44,6 +46,7 @@ impl Flash {
             Flash::PasswordSet,
             Flash::AccountActivated,
             Flash::SessionExpired,
+            Flash::RequestSubmitted,
         ]
         .into_iter()
         .find(|flash| flash.code() == code)
@@ -56,6 +59,9 @@ impl Flash {
             Flash::PasswordSet => "Su contraseña fue guardada. Ya puede ingresar.",
             Flash::AccountActivated => "Su cuenta fue activada. Ya puede ingresar.",
             Flash::SessionExpired => "Su sesión expiró. Ingrese nuevamente.",
+            Flash::RequestSubmitted => {
+                "Su solicitud fue enviada a la distribuidora. Le enviamos el comprobante por correo."
+            }
         }
     }
 }

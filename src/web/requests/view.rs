@@ -1,0 +1,194 @@
+//! The request view ("Acción sobre una solicitud"), its print-ready version, and downloads.
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::viewer_of;
+use crate::clock::format_date_time;
+use crate::domain::request::{AttachmentSlot, RequestKind, slots};
+use crate::files::inspect::FileKind;
+use crate::store::requests::{self, Attachment, Event, RequestDetail};
+use crate::web::AppState;
+use crate::web::error::{AppError, AppResult};
+use crate::web::page::{Page, SignedIn};
+
+/// A document as listed: "Formulario de Solicitud de Información — nombre.pdf — Descargar | 30 kb".
+pub struct Document {
+    pub label: String,
+    pub file_name: String,
+    pub href: String,
+    pub size_kb: i64,
+}
+
+pub struct HistoryRow {
+    pub date: String,
+    pub action: &'static str,
+    pub actor: String,
+    pub status: &'static str,
+    pub comment: String,
+}
+
+#[derive(Template)]
+#[template(path = "request_view.html")]
+struct ViewPage {
+    page: Page,
+    request: RequestDetail,
+    submitted: String,
+    due: String,
+    documents: Vec<Document>,
+    history: Vec<HistoryRow>,
+    print: bool,
+}
+
+#[derive(Template)]
+#[template(path = "request_print.html")]
+struct PrintPage {
+    request: RequestDetail,
+    submitted: String,
+    due: String,
+    documents: Vec<Document>,
+    history: Vec<HistoryRow>,
+}
+
+fn slot_label(kind: RequestKind, code: &str) -> String {
+    AttachmentSlot::from_code(code)
+        .and_then(|slot| slots(kind, true).into_iter().find(|spec| spec.slot() == slot))
+        .map(|spec| spec.label().to_string())
+        .unwrap_or_else(|| "Documento".to_string())
+}
+
+fn documents(request: &RequestDetail, attachments: &[Attachment]) -> Vec<Document> {
+    attachments
+        .iter()
+        .map(|a| Document {
+            label: slot_label(request.summary.kind, &a.slot),
+            file_name: a.file_name.clone(),
+            href: format!("/solicitudes/{}/adjuntos/{}", request.summary.id, a.id),
+            size_kb: (a.size_bytes + 1023) / 1024,
+        })
+        .collect()
+}
+
+fn action_label(action: &str) -> &'static str {
+    match action {
+        "submit" => "Envío de la solicitud",
+        "answer" => "Respuesta",
+        "request_payment" => "Solicitud de pago",
+        "send_payment" => "Envío de comprobante de pago",
+        "validate_payment" => "Pago validado",
+        "reject_payment" => "Pago rechazado",
+        "annul" => "Anulación",
+        "message" => "Comunicación",
+        _ => "Movimiento",
+    }
+}
+
+fn history(events: &[Event]) -> Vec<HistoryRow> {
+    events
+        .iter()
+        .map(|e| HistoryRow {
+            date: format_date_time(e.created_at),
+            action: action_label(&e.action),
+            actor: e.actor_name.clone().unwrap_or_else(|| "Sistema".to_string()),
+            status: e.to_status.label(),
+            comment: e.comment.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+struct Loaded {
+    request: RequestDetail,
+    documents: Vec<Document>,
+    history: Vec<HistoryRow>,
+}
+
+async fn load(state: &AppState, user: &crate::store::users::User, id: &str) -> AppResult<Loaded> {
+    let viewer = viewer_of(user);
+    let request = requests::detail(&state.db, &viewer, id).await?.ok_or(AppError::NotFound)?;
+    let attachments = requests::attachments(&state.db, &viewer, id).await?;
+    let events = requests::events(&state.db, &viewer, id).await?;
+    Ok(Loaded { documents: documents(&request, &attachments), history: history(&events), request })
+}
+
+fn due_text(request: &RequestDetail) -> String {
+    request.summary.due_on.map(|d| d.strftime("%d/%m/%Y").to_string()).unwrap_or_else(|| "Sin plazo".to_string())
+}
+
+pub async fn show(State(state): State<AppState>, SignedIn(user): SignedIn, page: Page, Path(id): Path<String>) -> AppResult<Response> {
+    let loaded = load(&state, &user, &id).await?;
+    let body = ViewPage {
+        page,
+        submitted: format_date_time(loaded.request.summary.submitted_at),
+        due: due_text(&loaded.request),
+        request: loaded.request,
+        documents: loaded.documents,
+        history: loaded.history,
+        print: false,
+    }
+    .render()?;
+    Ok(Html(body).into_response())
+}
+
+pub async fn print(State(state): State<AppState>, SignedIn(user): SignedIn, Path(id): Path<String>) -> AppResult<Response> {
+    let loaded = load(&state, &user, &id).await?;
+    let body = PrintPage {
+        submitted: format_date_time(loaded.request.summary.submitted_at),
+        due: due_text(&loaded.request),
+        request: loaded.request,
+        documents: loaded.documents,
+        history: loaded.history,
+    }
+    .render()?;
+    Ok(Html(body).into_response())
+}
+
+/// Serves a file only to whoever may see its request, always as an attachment, under a
+/// sandboxing CSP, so that nothing uploaded is ever rendered by the browser as a page.
+pub async fn download(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path((id, attachment_id)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let viewer = viewer_of(&user);
+    let attachment = requests::attachment(&state.db, &viewer, &id, &attachment_id).await?.ok_or(AppError::NotFound)?;
+    let stored = state.files.open(&attachment.storage_key).await.map_err(|e| anyhow::Error::new(e).context("opening an attachment"))?;
+    let mut response = Body::from_stream(stored.into_stream()).into_response();
+    let headers = response.headers_mut();
+    let mime = FileKind::ALL.into_iter().find(|k| k.label() == attachment.file_kind).map(FileKind::mime_type).unwrap_or("application/octet-stream");
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    headers.insert(header::CONTENT_DISPOSITION, content_disposition(&attachment.file_name));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(attachment.size_bytes.max(0) as u64));
+    headers.insert("content-security-policy", HeaderValue::from_static("sandbox; default-src 'none'"));
+    Ok(response)
+}
+
+/// RFC 6266: an ASCII fallback name plus the exact name in RFC 5987 encoding.
+pub fn content_disposition(name: &str) -> HeaderValue {
+    let fallback: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') { c } else { '_' })
+        .collect();
+    let encoded = utf8_percent_encode(name, NON_ALPHANUMERIC);
+    HeaderValue::from_str(&format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_disposition_is_safe_for_any_name() {
+        let header = content_disposition("Formulario \"SI\" ñandú.pdf");
+        assert_eq!(
+            header.to_str().unwrap(),
+            "attachment; filename=\"Formulario _SI_ _and_.pdf\"; filename*=UTF-8''Formulario%20%22SI%22%20%C3%B1and%C3%BA%2Epdf"
+        );
+        let hostile = content_disposition("a\r\nSet-Cookie: x=1.pdf");
+        assert!(!hostile.to_str().unwrap().contains('\n'));
+    }
+}
