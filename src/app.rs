@@ -23,9 +23,15 @@ pub async fn state(settings: Settings, clock: SharedClock) -> anyhow::Result<App
     let files = FileStore::new(storage.clone(), settings.data_dir.join("uploads-tmp"))
         .context("creating the upload scratch directory")?;
     // Whatever a crash left half-received is of no use: no request refers to it.
-    let leftovers = files.clean_scratch().await.context("cleaning the upload scratch directory")?;
+    let leftovers = files
+        .clean_scratch()
+        .await
+        .context("cleaning the upload scratch directory")?;
     if leftovers > 0 {
-        tracing::info!(files = leftovers, "removed unfinished uploads left by an earlier run");
+        tracing::info!(
+            files = leftovers,
+            "removed unfinished uploads left by an earlier run"
+        );
     }
     Ok(AppState {
         db,

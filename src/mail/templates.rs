@@ -15,8 +15,15 @@ pub struct EmailTemplate {
 }
 
 /// The placeholders every request notification can use.
-pub const REQUEST_PLACEHOLDERS: [&str; 7] =
-    ["folio", "formulario", "solicitante", "distribuidora", "fecha", "plazo", "enlace"];
+pub const REQUEST_PLACEHOLDERS: [&str; 7] = [
+    "folio",
+    "formulario",
+    "solicitante",
+    "distribuidora",
+    "fecha",
+    "plazo",
+    "enlace",
+];
 
 /// The key of the submission receipt ("auto respuesta") of a request kind.
 pub fn receipt_key(kind: RequestKind) -> String {
@@ -58,7 +65,10 @@ pub async fn load(db: &Db, key: &str) -> anyhow::Result<EmailTemplate> {
         .fetch_optional(db.pool())
         .await?;
     match row {
-        Some(row) => Ok(EmailTemplate { subject: row.try_get("subject")?, body: row.try_get("body")? }),
+        Some(row) => Ok(EmailTemplate {
+            subject: row.try_get("subject")?,
+            body: row.try_get("body")?,
+        }),
         None => default_for(key).ok_or_else(|| anyhow::anyhow!("no e-mail template {key}")),
     }
 }
@@ -107,8 +117,14 @@ mod tests {
 
     #[test]
     fn fills_named_placeholders_and_keeps_unknown_ones() {
-        let values = [("folio", "EN12".to_string()), ("solicitante", "Ana {folio}".to_string())];
-        assert_eq!(fill("Folio {folio} de {solicitante}", &values), "Folio EN12 de Ana {folio}");
+        let values = [
+            ("folio", "EN12".to_string()),
+            ("solicitante", "Ana {folio}".to_string()),
+        ];
+        assert_eq!(
+            fill("Folio {folio} de {solicitante}", &values),
+            "Folio EN12 de Ana {folio}"
+        );
         assert_eq!(fill("{otro} y {folio", &values), "{otro} y {folio");
         assert_eq!(fill("sin marcas", &values), "sin marcas");
     }
@@ -117,15 +133,28 @@ mod tests {
     fn every_kind_has_a_default_receipt_using_known_placeholders() {
         for kind in RequestKind::ALL {
             let template = default_for(&receipt_key(kind)).expect("a default");
-            let email = template.render("a@b.cl", &REQUEST_PLACEHOLDERS.map(|p| (p, "X".to_string())));
-            assert!(!email.body.contains('{') && !email.subject.contains('{'), "{}", email.body);
+            let email = template.render(
+                "a@b.cl",
+                &REQUEST_PLACEHOLDERS.map(|p| (p, "X".to_string())),
+            );
+            assert!(
+                !email.body.contains('{') && !email.subject.contains('{'),
+                "{}",
+                email.body
+            );
         }
     }
 
     #[test]
     fn subjects_stay_on_one_line() {
-        let template = EmailTemplate { subject: "Hola {solicitante}".to_string(), body: String::new() };
-        let email = template.render("a@b.cl", &[("solicitante", "Ana\r\nBcc: x@y.cl".to_string())]);
+        let template = EmailTemplate {
+            subject: "Hola {solicitante}".to_string(),
+            body: String::new(),
+        };
+        let email = template.render(
+            "a@b.cl",
+            &[("solicitante", "Ana\r\nBcc: x@y.cl".to_string())],
+        );
         assert_eq!(email.subject, "Hola Ana  Bcc: x@y.cl");
     }
 }

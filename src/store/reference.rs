@@ -173,9 +173,11 @@ mod tests {
 /// The active companies, by name, for the forms' "Distribuidora" list.
 pub async fn active_distributors(db: &Db) -> Result<Vec<Distributor>, sqlx::Error> {
     use sqlx::Row;
-    let rows = sqlx::query("SELECT id, folio_prefix, name FROM distributors WHERE active = 1 ORDER BY name")
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(
+        "SELECT id, folio_prefix, name FROM distributors WHERE active = 1 ORDER BY name",
+    )
+    .fetch_all(db.pool())
+    .await?;
     rows.iter()
         .map(|row| {
             Ok(Distributor {
@@ -203,18 +205,29 @@ pub struct Comuna {
 /// The regions from north to south, each with its comunas by name.
 pub async fn regions_with_comunas(db: &Db) -> Result<Vec<Region>, sqlx::Error> {
     use sqlx::Row;
-    let regions = sqlx::query("SELECT code, name FROM regions ORDER BY sort_order").fetch_all(db.pool()).await?;
-    let comunas = sqlx::query("SELECT code, name, region_code FROM comunas ORDER BY name").fetch_all(db.pool()).await?;
+    let regions = sqlx::query("SELECT code, name FROM regions ORDER BY sort_order")
+        .fetch_all(db.pool())
+        .await?;
+    let comunas = sqlx::query("SELECT code, name, region_code FROM comunas ORDER BY name")
+        .fetch_all(db.pool())
+        .await?;
     let mut result = Vec::with_capacity(regions.len());
     for row in &regions {
         let code: String = row.try_get("code")?;
         let mut list = Vec::new();
         for comuna in &comunas {
             if comuna.try_get::<String, _>("region_code")? == code {
-                list.push(Comuna { code: comuna.try_get("code")?, name: comuna.try_get("name")? });
+                list.push(Comuna {
+                    code: comuna.try_get("code")?,
+                    name: comuna.try_get("name")?,
+                });
             }
         }
-        result.push(Region { name: row.try_get("name")?, code, comunas: list });
+        result.push(Region {
+            name: row.try_get("name")?,
+            code,
+            comunas: list,
+        });
     }
     Ok(result)
 }
@@ -229,10 +242,18 @@ pub struct Link {
 /// The "Enlaces de Interés", in their order.
 pub async fn links(db: &Db) -> Result<Vec<Link>, sqlx::Error> {
     use sqlx::Row;
-    let rows = sqlx::query("SELECT title, url, description FROM links WHERE active = 1 ORDER BY sort_order")
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(
+        "SELECT title, url, description FROM links WHERE active = 1 ORDER BY sort_order",
+    )
+    .fetch_all(db.pool())
+    .await?;
     rows.iter()
-        .map(|row| Ok(Link { title: row.try_get("title")?, url: row.try_get("url")?, description: row.try_get("description")? }))
+        .map(|row| {
+            Ok(Link {
+                title: row.try_get("title")?,
+                url: row.try_get("url")?,
+                description: row.try_get("description")?,
+            })
+        })
         .collect()
 }

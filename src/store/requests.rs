@@ -24,10 +24,13 @@ impl Viewer {
     /// fragments are constants, so the statements built from them are safe.
     fn predicate(&self, placeholder: usize) -> (String, Option<&str>) {
         match self {
-            Viewer::Applicant { user_id } => (format!("r.applicant_id = ${placeholder}"), Some(user_id)),
-            Viewer::Distributor { distributor_id } => {
-                (format!("r.distributor_id = ${placeholder}"), Some(distributor_id))
+            Viewer::Applicant { user_id } => {
+                (format!("r.applicant_id = ${placeholder}"), Some(user_id))
             }
+            Viewer::Distributor { distributor_id } => (
+                format!("r.distributor_id = ${placeholder}"),
+                Some(distributor_id),
+            ),
             Viewer::Regulator => ("1 = 1".to_string(), None),
         }
     }
@@ -60,9 +63,10 @@ pub struct NewAttachment {
 /// The next number of the global folio sequence. The row lock of the UPDATE serialises
 /// concurrent submissions until their transactions end, so numbers are never reused.
 pub async fn next_folio_number(tx: &mut sqlx::AnyConnection) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'folio' RETURNING value")
-        .fetch_one(&mut *tx)
-        .await?;
+    let row =
+        sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'folio' RETURNING value")
+            .fetch_one(&mut *tx)
+            .await?;
     row.try_get("value")
 }
 
@@ -110,7 +114,11 @@ pub struct NewEvent<'a> {
     pub comment: Option<&'a str>,
 }
 
-pub async fn insert_event(tx: &mut sqlx::AnyConnection, event: &NewEvent<'_>, now: Timestamp) -> Result<String, sqlx::Error> {
+pub async fn insert_event(
+    tx: &mut sqlx::AnyConnection,
+    event: &NewEvent<'_>,
+    now: Timestamp,
+) -> Result<String, sqlx::Error> {
     let id = new_id();
     sqlx::query(
         "INSERT INTO request_events (id, request_id, action, actor_id, from_status, to_status, comment, created_at) \
@@ -174,7 +182,11 @@ pub async fn claim_submission_token(
 }
 
 /// The request a used form token created, for the applicant who used it.
-pub async fn request_of_token(db: &Db, token: &str, applicant_id: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn request_of_token(
+    db: &Db,
+    token: &str,
+    applicant_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT t.request_id FROM submission_tokens t JOIN requests r ON r.id = t.request_id \
          WHERE t.token = $1 AND r.applicant_id = $2",
@@ -207,7 +219,10 @@ pub struct RequestSummary {
 impl RequestSummary {
     /// N° Cliente, or the factibilidad number when the applicant had no client number.
     pub fn client_or_feasibility(&self) -> &str {
-        self.client_number.as_deref().or(self.feasibility_number.as_deref()).unwrap_or_default()
+        self.client_number
+            .as_deref()
+            .or(self.feasibility_number.as_deref())
+            .unwrap_or_default()
     }
 }
 
@@ -216,7 +231,10 @@ const SUMMARY_COLUMNS: &str = "r.id, r.folio, r.kind, r.status, r.client_number,
      r.submitted_at, r.answered_at, r.due_on";
 
 fn decode_error(column: &str, value: &str) -> sqlx::Error {
-    sqlx::Error::ColumnDecode { index: column.to_string(), source: format!("unexpected value {value:?}").into() }
+    sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: format!("unexpected value {value:?}").into(),
+    }
 }
 
 fn summary_from_row(row: &AnyRow) -> Result<RequestSummary, sqlx::Error> {
@@ -242,7 +260,12 @@ fn summary_from_row(row: &AnyRow) -> Result<RequestSummary, sqlx::Error> {
 }
 
 /// One page of the requests the viewer may see, newest first, and the total count.
-pub async fn list(db: &Db, viewer: &Viewer, limit: i64, offset: i64) -> Result<(Vec<RequestSummary>, i64), sqlx::Error> {
+pub async fn list(
+    db: &Db,
+    viewer: &Viewer,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<RequestSummary>, i64), sqlx::Error> {
     let (predicate, bind) = viewer.predicate(1);
     let next = if bind.is_some() { 2 } else { 1 };
     let sql = format!(
@@ -261,22 +284,35 @@ pub async fn list(db: &Db, viewer: &Viewer, limit: i64, offset: i64) -> Result<(
         count = count.bind(value.to_string());
     }
     let total: i64 = count.fetch_one(db.pool()).await?.try_get("n")?;
-    let items = rows.iter().map(summary_from_row).collect::<Result<Vec<_>, _>>()?;
+    let items = rows
+        .iter()
+        .map(summary_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((items, total))
 }
 
 /// Every request of an applicant, oldest first (for the installation timelines of the home page).
-pub async fn all_of_applicant(db: &Db, applicant_id: &str) -> Result<Vec<RequestSummary>, sqlx::Error> {
+pub async fn all_of_applicant(
+    db: &Db,
+    applicant_id: &str,
+) -> Result<Vec<RequestSummary>, sqlx::Error> {
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS} FROM requests r JOIN distributors d ON d.id = r.distributor_id \
          WHERE r.applicant_id = $1 ORDER BY r.submitted_at, r.id"
     );
-    let rows = sqlx::query(AssertSqlSafe(sql)).bind(applicant_id).fetch_all(db.pool()).await?;
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(applicant_id)
+        .fetch_all(db.pool())
+        .await?;
     rows.iter().map(summary_from_row).collect()
 }
 
 /// The applicant's own request with this folio (for "Solicitud relacionada").
-pub async fn applicant_request_by_folio(db: &Db, applicant_id: &str, folio: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn applicant_request_by_folio(
+    db: &Db,
+    applicant_id: &str,
+    folio: &str,
+) -> Result<Option<String>, sqlx::Error> {
     let row = sqlx::query("SELECT id FROM requests WHERE applicant_id = $1 AND folio = $2")
         .bind(applicant_id)
         .bind(folio.trim().to_ascii_uppercase())
@@ -301,7 +337,11 @@ pub struct RequestDetail {
     pub related_folio: Option<String>,
 }
 
-pub async fn detail(db: &Db, viewer: &Viewer, id: &str) -> Result<Option<RequestDetail>, sqlx::Error> {
+pub async fn detail(
+    db: &Db,
+    viewer: &Viewer,
+    id: &str,
+) -> Result<Option<RequestDetail>, sqlx::Error> {
     let (predicate, bind) = viewer.predicate(2);
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS}, u.names, u.surnames, u.business_name, u.email, u.is_installer, \
@@ -316,7 +356,9 @@ pub async fn detail(db: &Db, viewer: &Viewer, id: &str) -> Result<Option<Request
     if let Some(value) = bind {
         query = query.bind(value.to_string());
     }
-    let Some(row) = query.fetch_optional(db.pool()).await? else { return Ok(None) };
+    let Some(row) = query.fetch_optional(db.pool()).await? else {
+        return Ok(None);
+    };
     let business: Option<String> = row.try_get("business_name")?;
     let names: String = row.try_get("names")?;
     let surnames: String = row.try_get("surnames")?;
@@ -365,7 +407,11 @@ fn attachment_from_row(row: &AnyRow) -> Result<Attachment, sqlx::Error> {
 const ATTACHMENT_COLUMNS: &str = "a.id, a.request_id, a.event_id, a.slot, a.storage_key, a.file_name, \
      a.file_kind, a.size_bytes, a.created_at";
 
-pub async fn attachments(db: &Db, viewer: &Viewer, request_id: &str) -> Result<Vec<Attachment>, sqlx::Error> {
+pub async fn attachments(
+    db: &Db,
+    viewer: &Viewer,
+    request_id: &str,
+) -> Result<Vec<Attachment>, sqlx::Error> {
     let (predicate, bind) = viewer.predicate(2);
     let sql = format!(
         "SELECT {ATTACHMENT_COLUMNS} FROM attachments a JOIN requests r ON r.id = a.request_id \
@@ -375,21 +421,38 @@ pub async fn attachments(db: &Db, viewer: &Viewer, request_id: &str) -> Result<V
     if let Some(value) = bind {
         query = query.bind(value.to_string());
     }
-    query.fetch_all(db.pool()).await?.iter().map(attachment_from_row).collect()
+    query
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(attachment_from_row)
+        .collect()
 }
 
 /// One attachment, if the viewer may see its request.
-pub async fn attachment(db: &Db, viewer: &Viewer, request_id: &str, attachment_id: &str) -> Result<Option<Attachment>, sqlx::Error> {
+pub async fn attachment(
+    db: &Db,
+    viewer: &Viewer,
+    request_id: &str,
+    attachment_id: &str,
+) -> Result<Option<Attachment>, sqlx::Error> {
     let (predicate, bind) = viewer.predicate(3);
     let sql = format!(
         "SELECT {ATTACHMENT_COLUMNS} FROM attachments a JOIN requests r ON r.id = a.request_id \
          WHERE a.id = $1 AND a.request_id = $2 AND {predicate}"
     );
-    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(attachment_id.to_string()).bind(request_id.to_string());
+    let mut query = sqlx::query(AssertSqlSafe(sql))
+        .bind(attachment_id.to_string())
+        .bind(request_id.to_string());
     if let Some(value) = bind {
         query = query.bind(value.to_string());
     }
-    query.fetch_optional(db.pool()).await?.as_ref().map(attachment_from_row).transpose()
+    query
+        .fetch_optional(db.pool())
+        .await?
+        .as_ref()
+        .map(attachment_from_row)
+        .transpose()
 }
 
 /// Whether a stored file has its row (for collecting files left behind by a failed submission).
@@ -432,7 +495,8 @@ pub async fn events(db: &Db, viewer: &Viewer, request_id: &str) -> Result<Vec<Ev
             let names: Option<String> = row.try_get("names")?;
             let surnames: Option<String> = row.try_get("surnames")?;
             let business: Option<String> = row.try_get("business_name")?;
-            let actor_name = business.or_else(|| names.map(|n| format!("{n} {}", surnames.unwrap_or_default())));
+            let actor_name =
+                business.or_else(|| names.map(|n| format!("{n} {}", surnames.unwrap_or_default())));
             Ok(Event {
                 id: row.try_get("id")?,
                 action: row.try_get("action")?,
@@ -460,7 +524,9 @@ pub async fn deadline_days(db: &Db, kind: RequestKind) -> Result<Option<u32>, sq
 }
 
 pub async fn holidays(db: &Db) -> Result<Vec<Date>, sqlx::Error> {
-    let rows = sqlx::query("SELECT day FROM holidays").fetch_all(db.pool()).await?;
+    let rows = sqlx::query("SELECT day FROM holidays")
+        .fetch_all(db.pool())
+        .await?;
     Ok(rows
         .iter()
         .filter_map(|row| row.try_get::<String, _>("day").ok())
@@ -469,13 +535,18 @@ pub async fn holidays(db: &Db) -> Result<Vec<Date>, sqlx::Error> {
 }
 
 /// Active users of a company, who are told of its new requests.
-pub async fn distributor_user_emails<'e, E>(executor: E, distributor_id: &str) -> Result<Vec<String>, sqlx::Error>
+pub async fn distributor_user_emails<'e, E>(
+    executor: E,
+    distributor_id: &str,
+) -> Result<Vec<String>, sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
-    let rows = sqlx::query("SELECT email FROM users WHERE distributor_id = $1 AND status = 'active' ORDER BY email")
-        .bind(distributor_id)
-        .fetch_all(executor)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT email FROM users WHERE distributor_id = $1 AND status = 'active' ORDER BY email",
+    )
+    .bind(distributor_id)
+    .fetch_all(executor)
+    .await?;
     rows.iter().map(|r| r.try_get("email")).collect()
 }

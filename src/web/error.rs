@@ -66,7 +66,12 @@ impl IntoResponse for AppError {
                 "El formulario venció o no proviene de este portal. Vuelva a la página anterior, recárguela e intente nuevamente.",
                 None,
             ),
-            AppError::BadRequest(message) => (StatusCode::BAD_REQUEST, "Solicitud no válida", *message, None),
+            AppError::BadRequest(message) => (
+                StatusCode::BAD_REQUEST,
+                "Solicitud no válida",
+                *message,
+                None,
+            ),
             AppError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Envío demasiado grande",

@@ -16,7 +16,11 @@ struct LinksPage {
     links: Vec<Link>,
 }
 
-pub async fn show(State(state): State<AppState>, SignedIn(_user): SignedIn, page: Page) -> AppResult<Response> {
+pub async fn show(
+    State(state): State<AppState>,
+    SignedIn(_user): SignedIn,
+    page: Page,
+) -> AppResult<Response> {
     let links = reference::links(&state.db).await?;
     Ok(Html(LinksPage { page, links }.render()?).into_response())
 }

@@ -106,7 +106,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/solicitudes/{id}", get(requests::view::show))
         .route("/solicitudes/{id}/imprimir", get(requests::view::print))
-        .route("/solicitudes/{id}/adjuntos/{attachment}", get(requests::view::download))
+        .route(
+            "/solicitudes/{id}/adjuntos/{attachment}",
+            get(requests::view::download),
+        )
         .route("/enlaces", get(links::show))
         .route("/distribuidora", get(home::distributor))
         .route("/sec", get(home::regulator))

@@ -20,11 +20,19 @@ pub struct MenuItem {
 
 impl MenuItem {
     const fn link(label: &'static str, href: &'static str) -> Self {
-        MenuItem { label, href, indented: false }
+        MenuItem {
+            label,
+            href,
+            indented: false,
+        }
     }
 
     const fn sub(label: &'static str, href: &'static str) -> Self {
-        MenuItem { label, href, indented: true }
+        MenuItem {
+            label,
+            href,
+            indented: true,
+        }
     }
 }
 

@@ -9,4 +9,5 @@ mod cli;
 mod outbox;
 mod recovery;
 mod reference;
+mod requests;
 mod security;

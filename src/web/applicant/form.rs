@@ -59,7 +59,12 @@ pub struct RequestFormPage {
 
 impl RequestFormPage {
     pub fn earlier_label(&self, request: &RequestSummary) -> String {
-        format!("{} — {} — {}", request.folio, request.kind.label(), format_date(request.submitted_at))
+        format!(
+            "{} — {} — {}",
+            request.folio,
+            request.kind.label(),
+            format_date(request.submitted_at)
+        )
     }
 }
 
@@ -84,7 +89,12 @@ fn slot_views(kind: RequestKind) -> Vec<SlotView> {
             label: spec.label(),
             required: spec.is_required(),
             hint: slot_hint(spec),
-            accept: spec.allowed().iter().map(|k| format!(".{}", k.extension())).collect::<Vec<_>>().join(","),
+            accept: spec
+                .allowed()
+                .iter()
+                .map(|k| format!(".{}", k.extension()))
+                .collect::<Vec<_>>()
+                .join(","),
             meter: !plain.contains(&spec.slot()),
         })
         .collect()
@@ -100,7 +110,9 @@ pub async fn render(
 ) -> AppResult<Response> {
     let files_dropped = !errors.is_empty();
     let status = if errors.is_empty() { 200 } else { 422 };
-    let viewer = Viewer::Applicant { user_id: applicant_id.to_string() };
+    let viewer = Viewer::Applicant {
+        user_id: applicant_id.to_string(),
+    };
     let (earlier, _) = requests::list(&state.db, &viewer, 200, 0).await?;
     let body = RequestFormPage {
         page,
@@ -115,7 +127,11 @@ pub async fn render(
         files_dropped,
     }
     .render()?;
-    Ok((axum::http::StatusCode::from_u16(status).expect("valid status"), Html(body)).into_response())
+    Ok((
+        axum::http::StatusCode::from_u16(status).expect("valid status"),
+        Html(body),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -132,7 +148,10 @@ pub async fn show(
     Query(prefill): Query<Prefill>,
 ) -> AppResult<Response> {
     let kind = super::kind_from_path(&kind)?;
-    let mut values = FormValues { token: crate::crypto::random_token(), ..FormValues::default() };
+    let mut values = FormValues {
+        token: crate::crypto::random_token(),
+        ..FormValues::default()
+    };
     if let Some(folio) = prefill.relacionada.filter(|f| !f.trim().is_empty()) {
         prefill_from(&state, &user.id, &folio, &mut values).await?;
     }
@@ -140,11 +159,19 @@ pub async fn show(
 }
 
 /// Copies company, place and numbers from an earlier request of the same applicant.
-async fn prefill_from(state: &AppState, applicant_id: &str, folio: &str, values: &mut FormValues) -> AppResult<()> {
-    let Some(id) = requests::applicant_request_by_folio(&state.db, applicant_id, folio).await? else {
+async fn prefill_from(
+    state: &AppState,
+    applicant_id: &str,
+    folio: &str,
+    values: &mut FormValues,
+) -> AppResult<()> {
+    let Some(id) = requests::applicant_request_by_folio(&state.db, applicant_id, folio).await?
+    else {
         return Ok(());
     };
-    let viewer = Viewer::Applicant { user_id: applicant_id.to_string() };
+    let viewer = Viewer::Applicant {
+        user_id: applicant_id.to_string(),
+    };
     if let Some(detail) = requests::detail(&state.db, &viewer, &id).await? {
         values.related_folio = detail.summary.folio.clone();
         values.distributor_id = detail.summary.distributor_id.clone();

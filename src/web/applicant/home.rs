@@ -34,10 +34,24 @@ struct HomePage {
     installations: Vec<Installation>,
 }
 
-pub async fn show(State(state): State<AppState>, ApplicantUser(user): ApplicantUser, page: Page) -> AppResult<Response> {
+pub async fn show(
+    State(state): State<AppState>,
+    ApplicantUser(user): ApplicantUser,
+    page: Page,
+) -> AppResult<Response> {
     let all = requests::all_of_applicant(&state.db, &user.id).await?;
-    let installations = group(&all).into_iter().map(|members| installation(&members)).collect();
-    Ok(Html(HomePage { page, installations }.render()?).into_response())
+    let installations = group(&all)
+        .into_iter()
+        .map(|members| installation(&members))
+        .collect();
+    Ok(Html(
+        HomePage {
+            page,
+            installations,
+        }
+        .render()?,
+    )
+    .into_response())
 }
 
 /// Union-find over the requests (oldest first): same company and number, or linked.
@@ -50,17 +64,28 @@ pub fn group(all: &[RequestSummary]) -> Vec<Vec<&RequestSummary>> {
         }
         i
     }
-    let index: HashMap<&str, usize> = all.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = all
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect();
     let mut by_number: HashMap<(&str, &str), usize> = HashMap::new();
     for (i, request) in all.iter().enumerate() {
-        let key = (request.distributor_id.as_str(), request.client_or_feasibility());
+        let key = (
+            request.distributor_id.as_str(),
+            request.client_or_feasibility(),
+        );
         if let Some(&first) = by_number.get(&key) {
             let (a, b) = (root(&mut parent, first), root(&mut parent, i));
             parent[b] = a;
         } else {
             by_number.insert(key, i);
         }
-        if let Some(&related) = request.related_request_id.as_deref().and_then(|id| index.get(id)) {
+        if let Some(&related) = request
+            .related_request_id
+            .as_deref()
+            .and_then(|id| index.get(id))
+        {
             let (a, b) = (root(&mut parent, related), root(&mut parent, i));
             parent[b] = a;
         }
@@ -74,7 +99,9 @@ pub fn group(all: &[RequestSummary]) -> Vec<Vec<&RequestSummary>> {
         }
     }
     // The most recently active installation first.
-    groups.sort_by_key(|(_, members)| std::cmp::Reverse(members.iter().map(|r| r.submitted_at).max()));
+    groups.sort_by_key(|(_, members)| {
+        std::cmp::Reverse(members.iter().map(|r| r.submitted_at).max())
+    });
     groups.into_iter().map(|(_, members)| members).collect()
 }
 
@@ -84,15 +111,32 @@ fn installation(members: &[&RequestSummary]) -> Installation {
         .iter()
         .map(|&kind| Step {
             label: kind.label(),
-            request: latest(kind).map(|r| (r.folio.clone(), r.status.label(), format!("/solicitudes/{}", r.id))),
+            request: latest(kind).map(|r| {
+                (
+                    r.folio.clone(),
+                    r.status.label(),
+                    format!("/solicitudes/{}", r.id),
+                )
+            }),
         })
         .collect();
-    let furthest = RequestKind::ALL.iter().rposition(|&kind| latest(kind).is_some()).unwrap_or(0);
+    let furthest = RequestKind::ALL
+        .iter()
+        .rposition(|&kind| latest(kind).is_some())
+        .unwrap_or(0);
     let last = members.last().expect("a group has members");
     let next = RequestKind::ALL.get(furthest + 1).map(|kind| {
-        let href = format!("/solicitudes/nueva/{}?relacionada={}", kind.code().to_ascii_lowercase(), last.folio);
+        let href = format!(
+            "/solicitudes/nueva/{}?relacionada={}",
+            kind.code().to_ascii_lowercase(),
+            last.folio
+        );
         (format!("Siguiente paso: {}", kind.label()), href)
     });
     let number = last.client_or_feasibility();
-    Installation { title: format!("{} — N° {number}", last.distributor_name), steps, next }
+    Installation {
+        title: format!("{} — N° {number}", last.distributor_name),
+        steps,
+        next,
+    }
 }

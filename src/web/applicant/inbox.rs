@@ -31,9 +31,16 @@ pub async fn show(
     page: Page,
     Query(query): Query<InboxQuery>,
 ) -> AppResult<Response> {
-    let mut paging = Paging::from_query(query.items.as_deref(), query.pagina.as_deref(), "/solicitudes");
-    let viewer = Viewer::Applicant { user_id: user.id.clone() };
-    let (items, total) = requests::list(&state.db, &viewer, paging.per_page, paging.offset()).await?;
+    let mut paging = Paging::from_query(
+        query.items.as_deref(),
+        query.pagina.as_deref(),
+        "/solicitudes",
+    );
+    let viewer = Viewer::Applicant {
+        user_id: user.id.clone(),
+    };
+    let (items, total) =
+        requests::list(&state.db, &viewer, paging.per_page, paging.offset()).await?;
     paging.total = total;
     let rows = items.iter().map(Row::from).collect();
     Ok(Html(InboxPage { page, rows, paging }.render()?).into_response())

@@ -11,10 +11,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::form::{FormValues, render, slot_hint};
 use crate::clock::format_date_time;
-use crate::domain::calendar::BusinessCalendar;
-use crate::domain::request::{AttachmentSlot, RequestKind, SlotSpec, Status, check_attachments, slot_spec};
-use crate::domain::text::single_line;
 use crate::domain::Email;
+use crate::domain::calendar::BusinessCalendar;
+use crate::domain::request::{
+    AttachmentSlot, RequestKind, SlotSpec, Status, check_attachments, slot_spec,
+};
+use crate::domain::text::single_line;
 use crate::files::inspect::safe_display_name;
 use crate::files::store::{Upload, UploadError};
 use crate::mail::templates::{self, NEW_REQUEST_KEY, receipt_key};
@@ -71,7 +73,9 @@ pub async fn submit(
     let mut errors = FieldErrors::default();
     let (values, received) = receive(&state, kind, multipart, &mut errors).await?;
     if values.token.is_empty() {
-        return Err(AppError::BadRequest("Falta el código de un solo uso del formulario. Recargue la página."));
+        return Err(AppError::BadRequest(
+            "Falta el código de un solo uso del formulario. Recargue la página.",
+        ));
     }
     let checked = check_fields(&state, &user, kind, &values, &mut errors).await?;
     let brings_meter = kind == RequestKind::ConnectionNotice && values.brings_meter;
@@ -83,11 +87,16 @@ pub async fn submit(
         Outcome::Created { id } => {
             state.mail_wakeup.notify_one();
             let mut response = Redirect::to(&format!("/solicitudes/{id}")).into_response();
-            response.headers_mut().append(header::SET_COOKIE, flash_cookie(&state.settings, Flash::RequestSubmitted));
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                flash_cookie(&state.settings, Flash::RequestSubmitted),
+            );
             Ok(response)
         }
         // A second click on the same form: show what the first one created.
-        Outcome::AlreadySubmitted { id: Some(id) } => Ok(Redirect::to(&format!("/solicitudes/{id}")).into_response()),
+        Outcome::AlreadySubmitted { id: Some(id) } => {
+            Ok(Redirect::to(&format!("/solicitudes/{id}")).into_response())
+        }
         Outcome::AlreadySubmitted { id: None } => Ok(Redirect::to("/solicitudes").into_response()),
         Outcome::StorageFull(message) => {
             errors.add("files", message);
@@ -118,7 +127,9 @@ async fn receive(
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         parts += 1;
         if parts > MAX_PARTS {
-            return Err(AppError::BadRequest("El formulario tiene demasiadas partes."));
+            return Err(AppError::BadRequest(
+                "El formulario tiene demasiadas partes.",
+            ));
         }
         let name = field.name().unwrap_or_default().to_string();
         let Some(slot) = AttachmentSlot::from_code(&name) else {
@@ -127,39 +138,60 @@ async fn receive(
             continue;
         };
         // A slot this form does not have, or a second file for the same slot, is ignored.
-        let Some(spec) = slot_spec(kind, true, slot).filter(|_| !received.iter().any(|r| r.spec.slot() == slot)) else {
+        let Some(spec) =
+            slot_spec(kind, true, slot).filter(|_| !received.iter().any(|r| r.spec.slot() == slot))
+        else {
             continue;
         };
         let original = field.file_name().unwrap_or_default().to_string();
         match state.files.receive(field, spec.max_bytes()).await {
             Ok(upload) if upload.size == 0 && original.is_empty() => {}
-            Ok(upload) if upload.size == 0 => errors.add(slot.code(), format!("El archivo está vacío. {}", accepted(&spec))),
-            Ok(upload) => received.push(Received { spec, upload, file_name: safe_display_name(&original) }),
+            Ok(upload) if upload.size == 0 => errors.add(
+                slot.code(),
+                format!("El archivo está vacío. {}", accepted(&spec)),
+            ),
+            Ok(upload) => received.push(Received {
+                spec,
+                upload,
+                file_name: safe_display_name(&original),
+            }),
             Err(error @ (UploadError::TooLarge { .. } | UploadError::DiskFull)) => {
                 errors.add(slot.code(), format!("{error} {}", accepted(&spec)));
             }
             Err(UploadError::Interrupted) => {
-                return Err(AppError::BadRequest("La carga de un archivo se interrumpió. Intente nuevamente."));
+                return Err(AppError::BadRequest(
+                    "La carga de un archivo se interrumpió. Intente nuevamente.",
+                ));
             }
-            Err(UploadError::Io(error)) => return Err(anyhow::Error::new(error).context("receiving an upload").into()),
+            Err(UploadError::Io(error)) => {
+                return Err(anyhow::Error::new(error)
+                    .context("receiving an upload")
+                    .into());
+            }
         }
     }
     Ok((values, received))
 }
 
 fn accepted(spec: &SlotSpec) -> String {
-    format!("Se acepta: {}", slot_hint(spec).trim_start_matches("Archivo "))
+    format!(
+        "Se acepta: {}",
+        slot_hint(spec).trim_start_matches("Archivo ")
+    )
 }
 
 async fn read_text(mut field: Field<'_>) -> AppResult<String> {
     let mut bytes = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         if bytes.len() + chunk.len() > MAX_TEXT {
-            return Err(AppError::BadRequest("Un campo del formulario es demasiado largo."));
+            return Err(AppError::BadRequest(
+                "Un campo del formulario es demasiado largo.",
+            ));
         }
         bytes.extend_from_slice(&chunk);
     }
-    String::from_utf8(bytes).map_err(|_| AppError::BadRequest("El formulario contiene texto no válido."))
+    String::from_utf8(bytes)
+        .map_err(|_| AppError::BadRequest("El formulario contiene texto no válido."))
 }
 
 fn assign(values: &mut FormValues, name: &str, value: String) {
@@ -187,40 +219,64 @@ async fn check_fields(
     errors: &mut FieldErrors,
 ) -> AppResult<Option<Checked>> {
     let distributors = reference::active_distributors(&state.db).await?;
-    let distributor = distributors.into_iter().find(|d| d.id == values.distributor_id);
+    let distributor = distributors
+        .into_iter()
+        .find(|d| d.id == values.distributor_id);
     if distributor.is_none() {
         errors.add("distributor_id", "Seleccione la empresa distribuidora.");
     }
     let (region_code, comuna_code) = check_place(&state.db, values, errors).await?;
     let uses_feasibility = values.no_client_number && kind.allows_feasibility_number();
-    let number = |field: &'static str, value: &str, missing: &'static str, errors: &mut FieldErrors| {
-        match single_line(value, 40) {
-            Ok(number) => Some(number),
-            Err(crate::domain::text::TextError::Empty) => {
-                errors.add(field, missing);
-                None
+    let number =
+        |field: &'static str, value: &str, missing: &'static str, errors: &mut FieldErrors| {
+            match single_line(value, 40) {
+                Ok(number) => Some(number),
+                Err(crate::domain::text::TextError::Empty) => {
+                    errors.add(field, missing);
+                    None
+                }
+                Err(error) => {
+                    errors.add(field, error);
+                    None
+                }
             }
-            Err(error) => {
-                errors.add(field, error);
-                None
-            }
-        }
-    };
+        };
     let (client_number, feasibility_number) = if uses_feasibility {
-        (None, number("feasibility_number", &values.feasibility_number, "Ingrese el Número de Factibilidad.", errors))
+        (
+            None,
+            number(
+                "feasibility_number",
+                &values.feasibility_number,
+                "Ingrese el Número de Factibilidad.",
+                errors,
+            ),
+        )
     } else {
-        (number("client_number", &values.client_number, "Ingrese su número de cliente.", errors), None)
+        (
+            number(
+                "client_number",
+                &values.client_number,
+                "Ingrese su número de cliente.",
+                errors,
+            ),
+            None,
+        )
     };
     let additional_email = match values.additional_email.trim() {
         "" => None,
-        typed => Email::parse(typed).map_err(|e| errors.add("additional_email", e)).ok(),
+        typed => Email::parse(typed)
+            .map_err(|e| errors.add("additional_email", e))
+            .ok(),
     };
     let related_request_id = match values.related_folio.trim() {
         "" => None,
         folio => {
             let found = requests::applicant_request_by_folio(&state.db, &user.id, folio).await?;
             if found.is_none() {
-                errors.add("related_folio", "No encontramos una solicitud suya con ese folio.");
+                errors.add(
+                    "related_folio",
+                    "No encontramos una solicitud suya con ese folio.",
+                );
             }
             found
         }
@@ -242,7 +298,11 @@ async fn check_fields(
 }
 
 /// Región, then a Comuna of that región.
-async fn check_place(db: &Db, values: &FormValues, errors: &mut FieldErrors) -> AppResult<(Option<String>, Option<String>)> {
+async fn check_place(
+    db: &Db,
+    values: &FormValues,
+    errors: &mut FieldErrors,
+) -> AppResult<(Option<String>, Option<String>)> {
     let regions = reference::regions_with_comunas(db).await?;
     let Some(region) = regions.iter().find(|r| r.code == values.region) else {
         errors.add("region", "Seleccione su región.");
@@ -252,7 +312,11 @@ async fn check_place(db: &Db, values: &FormValues, errors: &mut FieldErrors) -> 
         return Ok((None, None));
     };
     if !region.comunas.iter().any(|c| c.code == values.comuna) {
-        let message = if values.comuna.is_empty() { "Seleccione su comuna." } else { "La comuna no pertenece a la región seleccionada." };
+        let message = if values.comuna.is_empty() {
+            "Seleccione su comuna."
+        } else {
+            "La comuna no pertenece a la región seleccionada."
+        };
         errors.add("comuna", message);
         return Ok((Some(region.code.clone()), None));
     }
@@ -268,8 +332,10 @@ async fn check_files(
     errors: &mut FieldErrors,
 ) -> AppResult<Vec<CheckedUpload>> {
     // Files chosen for the meter slots before the box was unticked are not part of the form.
-    let received: Vec<Received> =
-        received.into_iter().filter(|r| slot_spec(kind, brings_meter, r.spec.slot()).is_some()).collect();
+    let received: Vec<Received> = received
+        .into_iter()
+        .filter(|r| slot_spec(kind, brings_meter, r.spec.slot()).is_some())
+        .collect();
     let present: Vec<AttachmentSlot> = received.iter().map(|r| r.spec.slot()).collect();
     let flagged: Vec<&'static str> = errors.all().iter().map(|(field, _)| *field).collect();
     if let Err(problems) = check_attachments(kind, brings_meter, &present) {
@@ -281,7 +347,11 @@ async fn check_files(
     }
     let mut checked = Vec::with_capacity(received.len());
     for item in received {
-        let bytes = state.files.read(&item.upload).await.map_err(anyhow::Error::from)?;
+        let bytes = state
+            .files
+            .read(&item.upload)
+            .await
+            .map_err(anyhow::Error::from)?;
         match item.spec.check(&bytes) {
             Ok(file_kind) => checked.push(CheckedUpload {
                 slot: item.spec.slot(),
@@ -289,7 +359,10 @@ async fn check_files(
                 file_name: item.file_name,
                 file_kind: file_kind.label(),
             }),
-            Err(error) => errors.add(item.spec.slot().code(), format!("{error} {}", accepted(&item.spec))),
+            Err(error) => errors.add(
+                item.spec.slot().code(),
+                format!("{error} {}", accepted(&item.spec)),
+            ),
         }
     }
     Ok(checked)
@@ -311,7 +384,10 @@ async fn persist(
     token: &str,
 ) -> AppResult<Outcome> {
     let now = state.now();
-    let month = now.to_zoned_datetime(crate::clock::chile()).strftime("%Y/%m").to_string();
+    let month = now
+        .to_zoned_datetime(crate::clock::chile())
+        .strftime("%Y/%m")
+        .to_string();
     let mut attachments = Vec::with_capacity(uploads.len());
     for item in uploads {
         let key = format!("attachments/{month}/{}", uuid::Uuid::now_v7());
@@ -324,7 +400,9 @@ async fn persist(
             }
             Err(error) => {
                 delete_files(state, &attachments).await;
-                return Err(anyhow::Error::new(error).context("storing an attachment").into());
+                return Err(anyhow::Error::new(error)
+                    .context("storing an attachment")
+                    .into());
             }
         }
         attachments.push(NewAttachment {
@@ -369,8 +447,14 @@ async fn commit(
 ) -> AppResult<Outcome> {
     let now = state.now();
     let calendar = BusinessCalendar::new(requests::holidays(&state.db).await?);
-    let due_on = requests::deadline_days(&state.db, kind).await?.map(|days| calendar.due_date(now, days));
-    let status = if kind == RequestKind::Conformity { Status::Sent } else { Status::PendingAnswer };
+    let due_on = requests::deadline_days(&state.db, kind)
+        .await?
+        .map(|days| calendar.due_date(now, days));
+    let status = if kind == RequestKind::Conformity {
+        Status::Sent
+    } else {
+        Status::PendingAnswer
+    };
     let mut tx = state.db.begin().await?;
     let number = requests::next_folio_number(&mut tx).await?;
     let folio = format!("{}{number}", checked.distributor.folio_prefix);
@@ -394,7 +478,14 @@ async fn commit(
         let existing = requests::request_of_token(&state.db, token, &user.id).await?;
         return Ok(Outcome::AlreadySubmitted { id: existing });
     }
-    let event = NewEvent { request_id: &id, action: "submit", actor_id: Some(&user.id), from_status: None, to_status: status, comment: None };
+    let event = NewEvent {
+        request_id: &id,
+        action: "submit",
+        actor_id: Some(&user.id),
+        from_status: None,
+        to_status: status,
+        comment: None,
+    };
     let event_id = requests::insert_event(&mut tx, &event, now).await?;
     for attachment in attachments {
         requests::insert_attachment(&mut tx, &id, Some(&event_id), attachment, now).await?;
@@ -419,7 +510,9 @@ async fn queue_emails(
     due_on: Option<jiff::civil::Date>,
 ) -> AppResult<()> {
     let now = state.now();
-    let plazo = due_on.map(|d| d.strftime("%d/%m/%Y").to_string()).unwrap_or_else(|| "sin plazo".to_string());
+    let plazo = due_on
+        .map(|d| d.strftime("%d/%m/%Y").to_string())
+        .unwrap_or_else(|| "sin plazo".to_string());
     let values = [
         ("folio", folio.to_string()),
         ("formulario", kind.label().to_string()),
@@ -432,7 +525,13 @@ async fn queue_emails(
     let domain = state.message_domain();
     let receipt = templates::load(&state.db, &receipt_key(kind)).await?;
     let mut recipients = vec![user.email.clone()];
-    recipients.extend(checked.additional_email.iter().map(|e| e.to_string()).filter(|e| *e != user.email));
+    recipients.extend(
+        checked
+            .additional_email
+            .iter()
+            .map(|e| e.to_string())
+            .filter(|e| *e != user.email),
+    );
     for to in recipients {
         outbox::enqueue(&mut *tx, &receipt.render(&to, &values), &domain, now).await?;
     }

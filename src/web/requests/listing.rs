@@ -46,9 +46,20 @@ pub const PAGE_SIZES: [i64; 4] = [10, 25, 50, 100];
 
 impl Paging {
     pub fn from_query(items: Option<&str>, page: Option<&str>, base: &str) -> Paging {
-        let per_page = items.and_then(|v| v.parse().ok()).filter(|n| PAGE_SIZES.contains(n)).unwrap_or(10);
-        let page = page.and_then(|v| v.parse().ok()).filter(|n: &i64| *n >= 1 && *n <= 1_000_000).unwrap_or(1);
-        Paging { per_page, page, total: 0, base: base.to_string() }
+        let per_page = items
+            .and_then(|v| v.parse().ok())
+            .filter(|n| PAGE_SIZES.contains(n))
+            .unwrap_or(10);
+        let page = page
+            .and_then(|v| v.parse().ok())
+            .filter(|n: &i64| *n >= 1 && *n <= 1_000_000)
+            .unwrap_or(1);
+        Paging {
+            per_page,
+            page,
+            total: 0,
+            base: base.to_string(),
+        }
     }
 
     pub fn offset(&self) -> i64 {
@@ -56,7 +67,11 @@ impl Paging {
     }
 
     pub fn first(&self) -> i64 {
-        if self.total == 0 { 0 } else { self.offset() + 1 }
+        if self.total == 0 {
+            0
+        } else {
+            self.offset() + 1
+        }
     }
 
     pub fn last(&self) -> i64 {
@@ -73,7 +88,10 @@ impl Paging {
 
     fn link(&self, page: i64) -> String {
         let separator = if self.base.contains('?') { '&' } else { '?' };
-        format!("{}{separator}items={}&pagina={page}", self.base, self.per_page)
+        format!(
+            "{}{separator}items={}&pagina={page}",
+            self.base, self.per_page
+        )
     }
 
     pub fn previous(&self) -> Option<String> {
@@ -94,8 +112,14 @@ mod tests {
         let mut paging = Paging::from_query(Some("25"), Some("2"), "/solicitudes");
         paging.total = 60;
         assert_eq!((paging.first(), paging.last(), paging.pages()), (26, 50, 3));
-        assert_eq!(paging.previous().as_deref(), Some("/solicitudes?items=25&pagina=1"));
-        assert_eq!(paging.next().as_deref(), Some("/solicitudes?items=25&pagina=3"));
+        assert_eq!(
+            paging.previous().as_deref(),
+            Some("/solicitudes?items=25&pagina=1")
+        );
+        assert_eq!(
+            paging.next().as_deref(),
+            Some("/solicitudes?items=25&pagina=3")
+        );
         let mut empty = Paging::from_query(Some("7"), Some("-3"), "/x");
         assert_eq!((empty.per_page, empty.page), (10, 1));
         empty.total = 0;

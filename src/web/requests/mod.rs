@@ -13,11 +13,17 @@ use crate::store::users::User;
 /// their company's, SEC all.
 pub fn viewer_of(user: &User) -> Viewer {
     match (user.profile, &user.distributor_id) {
-        (Profile::Applicant, _) => Viewer::Applicant { user_id: user.id.clone() },
-        (Profile::Distributor, Some(distributor_id)) => Viewer::Distributor { distributor_id: distributor_id.clone() },
+        (Profile::Applicant, _) => Viewer::Applicant {
+            user_id: user.id.clone(),
+        },
+        (Profile::Distributor, Some(distributor_id)) => Viewer::Distributor {
+            distributor_id: distributor_id.clone(),
+        },
         // A distribuidora account always has its company (a CHECK constraint says so); if one
         // did not, it would see only what it applied for itself, which is nothing.
-        (Profile::Distributor, None) => Viewer::Applicant { user_id: user.id.clone() },
+        (Profile::Distributor, None) => Viewer::Applicant {
+            user_id: user.id.clone(),
+        },
         (Profile::Regulator, _) => Viewer::Regulator,
     }
 }

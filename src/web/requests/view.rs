@@ -56,7 +56,11 @@ struct PrintPage {
 
 fn slot_label(kind: RequestKind, code: &str) -> String {
     AttachmentSlot::from_code(code)
-        .and_then(|slot| slots(kind, true).into_iter().find(|spec| spec.slot() == slot))
+        .and_then(|slot| {
+            slots(kind, true)
+                .into_iter()
+                .find(|spec| spec.slot() == slot)
+        })
         .map(|spec| spec.label().to_string())
         .unwrap_or_else(|| "Documento".to_string())
 }
@@ -93,7 +97,10 @@ fn history(events: &[Event]) -> Vec<HistoryRow> {
         .map(|e| HistoryRow {
             date: format_date_time(e.created_at),
             action: action_label(&e.action),
-            actor: e.actor_name.clone().unwrap_or_else(|| "Sistema".to_string()),
+            actor: e
+                .actor_name
+                .clone()
+                .unwrap_or_else(|| "Sistema".to_string()),
             status: e.to_status.label(),
             comment: e.comment.clone().unwrap_or_default(),
         })
@@ -108,17 +115,32 @@ struct Loaded {
 
 async fn load(state: &AppState, user: &crate::store::users::User, id: &str) -> AppResult<Loaded> {
     let viewer = viewer_of(user);
-    let request = requests::detail(&state.db, &viewer, id).await?.ok_or(AppError::NotFound)?;
+    let request = requests::detail(&state.db, &viewer, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let attachments = requests::attachments(&state.db, &viewer, id).await?;
     let events = requests::events(&state.db, &viewer, id).await?;
-    Ok(Loaded { documents: documents(&request, &attachments), history: history(&events), request })
+    Ok(Loaded {
+        documents: documents(&request, &attachments),
+        history: history(&events),
+        request,
+    })
 }
 
 fn due_text(request: &RequestDetail) -> String {
-    request.summary.due_on.map(|d| d.strftime("%d/%m/%Y").to_string()).unwrap_or_else(|| "Sin plazo".to_string())
+    request
+        .summary
+        .due_on
+        .map(|d| d.strftime("%d/%m/%Y").to_string())
+        .unwrap_or_else(|| "Sin plazo".to_string())
 }
 
-pub async fn show(State(state): State<AppState>, SignedIn(user): SignedIn, page: Page, Path(id): Path<String>) -> AppResult<Response> {
+pub async fn show(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    page: Page,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
     let loaded = load(&state, &user, &id).await?;
     let body = ViewPage {
         page,
@@ -133,7 +155,11 @@ pub async fn show(State(state): State<AppState>, SignedIn(user): SignedIn, page:
     Ok(Html(body).into_response())
 }
 
-pub async fn print(State(state): State<AppState>, SignedIn(user): SignedIn, Path(id): Path<String>) -> AppResult<Response> {
+pub async fn print(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
     let loaded = load(&state, &user, &id).await?;
     let body = PrintPage {
         submitted: format_date_time(loaded.request.summary.submitted_at),
@@ -154,15 +180,34 @@ pub async fn download(
     Path((id, attachment_id)): Path<(String, String)>,
 ) -> AppResult<Response> {
     let viewer = viewer_of(&user);
-    let attachment = requests::attachment(&state.db, &viewer, &id, &attachment_id).await?.ok_or(AppError::NotFound)?;
-    let stored = state.files.open(&attachment.storage_key).await.map_err(|e| anyhow::Error::new(e).context("opening an attachment"))?;
+    let attachment = requests::attachment(&state.db, &viewer, &id, &attachment_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let stored = state
+        .files
+        .open(&attachment.storage_key)
+        .await
+        .map_err(|e| anyhow::Error::new(e).context("opening an attachment"))?;
     let mut response = Body::from_stream(stored.into_stream()).into_response();
     let headers = response.headers_mut();
-    let mime = FileKind::ALL.into_iter().find(|k| k.label() == attachment.file_kind).map(FileKind::mime_type).unwrap_or("application/octet-stream");
+    let mime = FileKind::ALL
+        .into_iter()
+        .find(|k| k.label() == attachment.file_kind)
+        .map(FileKind::mime_type)
+        .unwrap_or("application/octet-stream");
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    headers.insert(header::CONTENT_DISPOSITION, content_disposition(&attachment.file_name));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(attachment.size_bytes.max(0) as u64));
-    headers.insert("content-security-policy", HeaderValue::from_static("sandbox; default-src 'none'"));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        content_disposition(&attachment.file_name),
+    );
+    headers.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(attachment.size_bytes.max(0) as u64),
+    );
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
     Ok(response)
 }
 
@@ -170,11 +215,19 @@ pub async fn download(
 pub fn content_disposition(name: &str) -> HeaderValue {
     let fallback: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let encoded = utf8_percent_encode(name, NON_ALPHANUMERIC);
-    HeaderValue::from_str(&format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
 #[cfg(test)]

@@ -320,6 +320,41 @@ impl Browser<'_> {
         self.send(request).await
     }
 
+    /// Posts a multipart form (text fields, then files as (field, file name, bytes)), with the
+    /// CSRF token in the action's query as the portal's upload forms do.
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, &[u8])],
+    ) -> TestResponse {
+        if self.cookie("portal_csrf").is_none() {
+            self.get("/ingreso").await;
+        }
+        let boundary = "----portal-test-boundary-7d1f";
+        let mut body: Vec<u8> = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+        }
+        for (name, file_name, bytes) in files {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let request = Request::post(format!("{path}{separator}csrf={}", self.csrf()))
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(Body::from(body))
+            .unwrap();
+        self.send(request).await
+    }
+
     /// Registers an applicant with valid data and returns the response.
     pub async fn register(&self, rut: &str, email: &str) -> TestResponse {
         self.get("/registro").await;
@@ -357,6 +392,30 @@ impl Browser<'_> {
             .await
             .assert_redirect("/solicitante");
     }
+}
+
+/// A small but real PDF.
+pub fn pdf() -> Vec<u8> {
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n".to_vec()
+}
+
+/// A PNG signature and header chunk: enough for content detection.
+pub fn png() -> Vec<u8> {
+    let mut bytes =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0\x90wS\xde".to_vec();
+    bytes.extend_from_slice(b"\0\0\0\0IEND\xaeB`\x82");
+    bytes
+}
+
+/// The id of the first company with this folio prefix, the first región and one of its comunas.
+pub async fn place(app: &TestApp, prefix: &str) -> (String, String, String) {
+    let distributor: String =
+        sqlx::query_scalar("SELECT id FROM distributors WHERE folio_prefix = $1")
+            .bind(prefix)
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+    (distributor, "13".to_string(), "13101".to_string())
 }
 
 /// A PostgreSQL database made for one test and dropped after it.
