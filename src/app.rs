@@ -97,6 +97,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     }
     let worker = outbox(&state)?;
     tokio::spawn(worker.run(settings.mail_poll_interval));
+    tokio::spawn(crate::jobs::run(state.clone()));
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("binding {}", settings.bind))?;

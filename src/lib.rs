@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod domain;
 pub mod faults;
 pub mod files;
+pub mod jobs;
 pub mod mail;
 pub mod settings;
 pub mod store;

@@ -6,6 +6,7 @@ mod support;
 mod accounts;
 mod browser;
 mod cli;
+mod jobs;
 mod outbox;
 mod recovery;
 mod reference;
