@@ -71,6 +71,7 @@ pub async fn start() -> Option<Driver> {
         "--disable-component-update",
         "--disable-sync",
         "--window-size=1280,1000",
+        "--lang=es-CL",
     ];
     let mut args: Vec<String> = arguments.iter().map(|a| a.to_string()).collect();
     args.push(format!("--user-data-dir={}", profile.path().display()));
@@ -250,5 +251,54 @@ async fn registration_to_the_logged_in_home_page_in_chromium() {
         summary.contains("13.470.539-6") && summary.contains("Instalador SEC"),
         "{summary}"
     );
+    client.clone().close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_si_with_a_pdf_is_filed_and_found_in_the_inbox_in_chromium() {
+    let Some(driver) = start().await else { return };
+    let app = TestApp::spawn_served().await;
+    app.create_user("solicitante", "13470539-6", "ana@example.cl", None).await;
+    let (distributor, _, _) = crate::support::place(&app, "EN").await;
+    let client = &driver.client;
+    let base = app.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let pdf_path = dir.path().join("formulario-si.pdf");
+    std::fs::write(&pdf_path, crate::support::pdf()).unwrap();
+
+    client.goto(&format!("{base}/ingreso")).await.unwrap();
+    fill(client, "rut", "13.470.539-6").await;
+    fill(client, "password", PASSWORD).await;
+    click_button(client, "Entrar").await;
+    client.wait().for_url(&url::Url::parse(&format!("{base}/solicitante")).unwrap()).await.unwrap();
+
+    client.find(Locator::LinkText("Solicitud de Información")).await.unwrap().click().await.unwrap();
+    client.wait().for_url(&url::Url::parse(&format!("{base}/solicitudes/nueva/si")).unwrap()).await.unwrap();
+    let select = |id: &'static str| async move { client.find(Locator::Id(id)).await.unwrap() };
+    select("distributor_id").await.select_by_value(&distributor).await.unwrap();
+    select("region").await.select_by_value("13").await.unwrap();
+    // With JavaScript, the comuna list holds only the chosen región's comunas.
+    let visible = client
+        .execute("return Array.from(document.querySelectorAll('#comuna optgroup')).filter(g => !g.hidden).length", vec![])
+        .await
+        .unwrap();
+    assert_eq!(visible, serde_json::json!(1));
+    select("comuna").await.select_by_value("13101").await.unwrap();
+    fill(client, "client_number", "123456-7").await;
+    client.find(Locator::Id("form")).await.unwrap().send_keys(pdf_path.to_str().unwrap()).await.unwrap();
+    screenshot(client, "request-form-si").await;
+    click_button(client, "Grabar").await;
+    client.wait().for_element(Locator::Css(".request-view")).await.unwrap();
+    let view = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(view.contains("Pendiente de Respuesta") && view.contains("EN1") && view.contains("formulario-si.pdf"), "{view}");
+    screenshot(client, "request-view-si").await;
+
+    client.find(Locator::LinkText("Solicitudes")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("table.requests")).await.unwrap();
+    let inbox = client.find(Locator::Css("table.requests")).await.unwrap().text().await.unwrap();
+    assert!(inbox.contains("EN1") && inbox.contains("Solicitud de Información") && inbox.contains("Enel Distribución"), "{inbox}");
+    screenshot(client, "applicant-inbox").await;
+    client.goto(&format!("{base}/solicitante")).await.unwrap();
+    screenshot(client, "applicant-home-timeline").await;
     client.clone().close().await.unwrap();
 }
