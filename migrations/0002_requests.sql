@@ -62,7 +62,8 @@ CREATE TABLE attachments (
     request_id TEXT NOT NULL REFERENCES requests (id),
     event_id TEXT REFERENCES request_events (id),
     slot TEXT NOT NULL,
-    storage_key TEXT NOT NULL UNIQUE,
+    -- Not unique: a company's standard answer file is shared by every request it answers.
+    storage_key TEXT NOT NULL,
     file_name TEXT NOT NULL,
     file_kind TEXT NOT NULL,
     size_bytes BIGINT NOT NULL,
@@ -70,6 +71,7 @@ CREATE TABLE attachments (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX attachments_request ON attachments (request_id);
+CREATE INDEX attachments_storage_key ON attachments (storage_key);
 CREATE INDEX attachments_event ON attachments (event_id);
 
 -- One-time tokens of submitted forms: a second click on "Grabar" finds its token used.

@@ -81,6 +81,13 @@ fn menu_for(profile: Option<Profile>) -> Vec<MenuItem> {
             MenuItem::sub("Notificación de Conexión", "/solicitudes/nueva/nc"),
             MenuItem::link("Enlaces de Interés", "/enlaces"),
         ],
+        Some(Profile::Distributor) => vec![
+            MenuItem::link("Bandeja de Solicitudes", "/distribuidora"),
+            MenuItem::link("Comunicación", "/distribuidora/comunicacion"),
+            MenuItem::link("Reporte", "/distribuidora/reporte"),
+            MenuItem::link("Configuración", "/distribuidora/configuracion"),
+            MenuItem::link("Enlaces de Interés", "/enlaces"),
+        ],
         Some(profile) => vec![
             MenuItem::link("Inicio", profile.home_path()),
             MenuItem::link("Enlaces de Interés", "/enlaces"),
