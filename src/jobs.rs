@@ -26,8 +26,14 @@ pub async fn collect_orphan_files(state: &AppState) -> anyhow::Result<Vec<String
             .bind(format!("{prefix}/%"))
             .fetch_all(state.db.pool())
             .await?;
-        let known: HashSet<String> = rows.iter().filter_map(|r| r.try_get("storage_key").ok()).collect();
-        let removed = state.files.collect_orphans(&prefix, now - ORPHAN_GRACE, |key| known.contains(key)).await?;
+        let known: HashSet<String> = rows
+            .iter()
+            .filter_map(|r| r.try_get("storage_key").ok())
+            .collect();
+        let removed = state
+            .files
+            .collect_orphans(&prefix, now - ORPHAN_GRACE, |key| known.contains(key))
+            .await?;
         for key in &removed {
             tracing::info!(storage.key = %key, "deleted a stored file that no request refers to");
         }
@@ -40,7 +46,10 @@ pub async fn collect_orphan_files(state: &AppState) -> anyhow::Result<Vec<String
 pub async fn run(state: AppState) {
     loop {
         if let Err(error) = collect_orphan_files(&state).await {
-            tracing::warn!(error = format!("{error:#}"), "collecting orphan files failed");
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "collecting orphan files failed"
+            );
         }
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
     }

@@ -62,6 +62,56 @@
     }
   }
 
+  // Bandeja de Solicitudes: typing in N° Folio narrows the list as one types. Without
+  // JavaScript the "Filtrar" button does the same; this only saves the click.
+  function liveFilters() {
+    var form = document.querySelector("[data-live-filters]");
+    var input = form && form.querySelector("[data-live-filter]");
+    var results = document.querySelector("[data-results]");
+    if (!input || !results || !window.fetch || !window.DOMParser) return;
+    var status = document.querySelector("[data-results-status]");
+    var timer = null;
+    var latest = 0;
+    function target() {
+      var params = new URLSearchParams();
+      new FormData(form).forEach(function (value, name) {
+        if (String(value).trim() !== "") params.append(name, value);
+      });
+      var query = params.toString();
+      return form.getAttribute("action") + (query ? "?" + query : "");
+    }
+    function refresh() {
+      var url = target();
+      var request = ++latest;
+      fetch(url, { credentials: "same-origin" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.text();
+        })
+        .then(function (html) {
+          // Answers can arrive out of order: only the last keystroke's is shown.
+          if (request !== latest) return;
+          var page = new DOMParser().parseFromString(html, "text/html");
+          var fresh = page.querySelector("[data-results]");
+          if (!fresh) return;
+          results.innerHTML = fresh.innerHTML;
+          history.replaceState(null, "", url);
+          var count = results.querySelector("[data-total]");
+          if (status && count) {
+            var total = count.getAttribute("data-total");
+            status.textContent = total === "1"
+              ? "1 solicitud encontrada"
+              : total + " solicitudes encontradas";
+          }
+        })
+        .catch(function () { /* the list stays as it was; "Filtrar" still works */ });
+    }
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(refresh, 300);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     if (document.querySelector("[data-company-fields]")) on("#rut", "input", toggleCompanyFields);
     on("[data-region-select]", "change", filterComunas);
@@ -82,5 +132,6 @@
     }
     var summary = document.getElementById("errores");
     if (summary) summary.focus();
+    liveFilters();
   });
 })();

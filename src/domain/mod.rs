@@ -7,6 +7,7 @@ pub mod profile;
 pub mod request;
 pub mod rut;
 pub mod text;
+pub mod workflow;
 
 pub use email::Email;
 pub use profile::{AccountStatus, Profile, RegulatorRole};

@@ -31,6 +31,14 @@ pub fn receipt_key(kind: RequestKind) -> String {
 }
 
 pub const NEW_REQUEST_KEY: &str = "distributor.new_request";
+/// A company's "Comunicación", to the applicant and the additional e-mail.
+pub const MESSAGE_KEY: &str = "applicant.message";
+/// The placeholders of [`MESSAGE_KEY`].
+pub const MESSAGE_PLACEHOLDERS: [&str; 4] = ["folio", "distribuidora", "comentario", "enlace"];
+/// Every transition, to the applicant and the additional e-mail.
+pub const STATUS_CHANGED_KEY: &str = "applicant.status_changed";
+/// A new proof of payment, to the company's users.
+pub const PAYMENT_PROOF_KEY: &str = "distributor.payment_proof";
 
 fn default_for(key: &str) -> Option<EmailTemplate> {
     let receipt = |what: &str, next: &str| EmailTemplate {
@@ -51,6 +59,27 @@ fn default_for(key: &str) -> Option<EmailTemplate> {
             subject: "Nueva {formulario} {folio}".to_string(),
             body: "Se recibió una nueva {formulario} para {distribuidora} el {fecha}, con el folio \
                    {folio}. Plazo de respuesta: {plazo}.\n\nRevísela en:\n{enlace}\n\nGeneración Ciudadana\n"
+                .to_string(),
+        },
+        STATUS_CHANGED_KEY => EmailTemplate {
+            subject: "{formulario} {folio}: {estado}".to_string(),
+            body: "Estimado(a) {solicitante}:\n\n{distribuidora} registró en su {formulario} {folio} \
+                   la acción «{accion}» el {fecha}. Estado actual: {estado}.\n\n{comentario}\n\n\
+                   Revise el detalle en:\n{enlace}\n\nGeneración Ciudadana\n"
+                .to_string(),
+        },
+        PAYMENT_PROOF_KEY => EmailTemplate {
+            subject: "Comprobante de pago recibido: {folio}".to_string(),
+            body: "El solicitante de la {formulario} {folio} envió un comprobante de pago el {fecha}. \
+                   Debe validarlo o rechazarlo dentro de 2 días hábiles.\n\nRevíselo en:\n{enlace}\n\n\
+                   Generación Ciudadana\n"
+                .to_string(),
+        },
+        MESSAGE_KEY => EmailTemplate {
+            subject: "Comunicación de {distribuidora} sobre su solicitud {folio}".to_string(),
+            body: "{distribuidora} le envió la siguiente comunicación sobre su solicitud con folio \
+                   {folio}:\n\n{comentario}\n\nPuede ver la solicitud y sus documentos en:\n\
+                   {enlace}\n\nGeneración Ciudadana\n"
                 .to_string(),
         },
         _ => return None,
@@ -143,6 +172,15 @@ mod tests {
                 email.body
             );
         }
+    }
+
+    #[test]
+    fn the_message_default_uses_only_its_placeholders() {
+        let template = default_for(MESSAGE_KEY).expect("a default");
+        let values = MESSAGE_PLACEHOLDERS.map(|p| (p, "X".to_string()));
+        let email = template.render("a@b.cl", &values);
+        assert!(!email.body.contains('{') && !email.subject.contains('{'));
+        assert!(email.body.contains("folio X:\n\nX\n"), "{}", email.body);
     }
 
     #[test]

@@ -3,12 +3,15 @@
 //! folder serve both backends.
 
 pub mod captchas;
+pub mod companies;
+pub mod filters;
 pub mod outbox;
 pub mod reference;
 pub mod requests;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;
+pub mod transitions;
 pub mod users;
 
 use std::str::FromStr;
@@ -23,6 +26,7 @@ pub type Any = sqlx::Any;
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
+    sqlite: bool,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -60,7 +64,7 @@ impl Db {
             .run(&pool)
             .await
             .context("applying the database migrations")?;
-        let db = Db { pool };
+        let db = Db { pool, sqlite: is_sqlite };
         reference::seed_once(&db)
             .await
             .context("seeding the reference data")?;
@@ -71,8 +75,15 @@ impl Db {
         &self.pool
     }
 
+    /// A write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE): a
+    /// deferred transaction that reads first and writes later fails with "database is locked"
+    /// when another writer got in between, instead of waiting its turn.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, Any>, sqlx::Error> {
-        self.pool.begin().await
+        if self.sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await
+        } else {
+            self.pool.begin().await
+        }
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {

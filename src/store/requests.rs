@@ -9,7 +9,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::{Any, Db, new_id};
 use crate::clock::{from_micros, to_micros};
-use crate::domain::request::{AttachmentSlot, RequestKind, Status};
+use crate::domain::request::{RequestKind, Status};
 
 /// Who is looking, for the access predicate of every query.
 #[derive(Clone, Debug)]
@@ -22,7 +22,7 @@ pub enum Viewer {
 impl Viewer {
     /// The SQL condition on `r` (the requests table) and its one bind value, if any. The
     /// fragments are constants, so the statements built from them are safe.
-    fn predicate(&self, placeholder: usize) -> (String, Option<&str>) {
+    pub(crate) fn predicate(&self, placeholder: usize) -> (String, Option<&str>) {
         match self {
             Viewer::Applicant { user_id } => {
                 (format!("r.applicant_id = ${placeholder}"), Some(user_id))
@@ -52,7 +52,8 @@ pub struct NewRequest<'a> {
 }
 
 pub struct NewAttachment {
-    pub slot: AttachmentSlot,
+    /// The form slot's code, or what the file is for: "answer", "payment_proof", "message".
+    pub slot: &'static str,
     pub storage_key: String,
     pub file_name: String,
     pub file_kind: String,
@@ -151,7 +152,7 @@ pub async fn insert_attachment(
     .bind(new_id())
     .bind(request_id)
     .bind(event_id)
-    .bind(attachment.slot.code())
+    .bind(attachment.slot)
     .bind(&attachment.storage_key)
     .bind(&attachment.file_name)
     .bind(&attachment.file_kind)
@@ -226,7 +227,7 @@ impl RequestSummary {
     }
 }
 
-const SUMMARY_COLUMNS: &str = "r.id, r.folio, r.kind, r.status, r.client_number, r.feasibility_number, \
+pub(crate) const SUMMARY_COLUMNS: &str = "r.id, r.folio, r.kind, r.status, r.client_number, r.feasibility_number, \
      r.distributor_reference, r.distributor_id, d.name AS distributor_name, r.related_request_id, \
      r.submitted_at, r.answered_at, r.due_on";
 
@@ -237,7 +238,7 @@ fn decode_error(column: &str, value: &str) -> sqlx::Error {
     }
 }
 
-fn summary_from_row(row: &AnyRow) -> Result<RequestSummary, sqlx::Error> {
+pub(crate) fn summary_from_row(row: &AnyRow) -> Result<RequestSummary, sqlx::Error> {
     let kind: String = row.try_get("kind")?;
     let status: String = row.try_get("status")?;
     let due_on: Option<String> = row.try_get("due_on")?;
@@ -388,6 +389,8 @@ pub struct Attachment {
     pub file_kind: String,
     pub size_bytes: i64,
     pub created_at: Timestamp,
+    /// An answer hidden from the applicant until the payment is validated.
+    pub withheld: bool,
 }
 
 fn attachment_from_row(row: &AnyRow) -> Result<Attachment, sqlx::Error> {
@@ -401,11 +404,20 @@ fn attachment_from_row(row: &AnyRow) -> Result<Attachment, sqlx::Error> {
         file_kind: row.try_get("file_kind")?,
         size_bytes: row.try_get("size_bytes")?,
         created_at: from_micros(row.try_get("created_at")?),
+        withheld: row.try_get::<i64, _>("withheld")? == 1,
     })
 }
 
 const ATTACHMENT_COLUMNS: &str = "a.id, a.request_id, a.event_id, a.slot, a.storage_key, a.file_name, \
-     a.file_kind, a.size_bytes, a.created_at";
+     a.file_kind, a.size_bytes, a.created_at, a.withheld";
+
+/// Answers withheld until payment exist for the company and SEC, not yet for the applicant.
+fn withheld_filter(viewer: &Viewer) -> &'static str {
+    match viewer {
+        Viewer::Applicant { .. } => " AND a.withheld = 0",
+        _ => "",
+    }
+}
 
 pub async fn attachments(
     db: &Db,
@@ -413,9 +425,10 @@ pub async fn attachments(
     request_id: &str,
 ) -> Result<Vec<Attachment>, sqlx::Error> {
     let (predicate, bind) = viewer.predicate(2);
+    let withheld = withheld_filter(viewer);
     let sql = format!(
         "SELECT {ATTACHMENT_COLUMNS} FROM attachments a JOIN requests r ON r.id = a.request_id \
-         WHERE a.request_id = $1 AND {predicate} ORDER BY a.created_at, a.id"
+         WHERE a.request_id = $1 AND {predicate}{withheld} ORDER BY a.created_at, a.id"
     );
     let mut query = sqlx::query(AssertSqlSafe(sql)).bind(request_id.to_string());
     if let Some(value) = bind {
@@ -437,9 +450,10 @@ pub async fn attachment(
     attachment_id: &str,
 ) -> Result<Option<Attachment>, sqlx::Error> {
     let (predicate, bind) = viewer.predicate(3);
+    let withheld = withheld_filter(viewer);
     let sql = format!(
         "SELECT {ATTACHMENT_COLUMNS} FROM attachments a JOIN requests r ON r.id = a.request_id \
-         WHERE a.id = $1 AND a.request_id = $2 AND {predicate}"
+         WHERE a.id = $1 AND a.request_id = $2 AND {predicate}{withheld}"
     );
     let mut query = sqlx::query(AssertSqlSafe(sql))
         .bind(attachment_id.to_string())

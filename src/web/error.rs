@@ -18,6 +18,9 @@ pub enum AppError {
     BadRequest(&'static str),
     #[error("request body too large")]
     TooLarge,
+    /// A transition the workflow refuses, or a second click that found the work done.
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("database unavailable: {0}")]
     Unavailable(sqlx::Error),
     #[error(transparent)]
@@ -78,6 +81,15 @@ impl IntoResponse for AppError {
                 "El envío supera el tamaño máximo permitido. Revise el tamaño de los archivos adjuntos.",
                 None,
             ),
+            AppError::Refused(message) => {
+                let page = ErrorPage {
+                    title: "Acción no realizada",
+                    message,
+                    reference: None,
+                };
+                let body = page.render().unwrap_or_else(|_| message.clone());
+                return (StatusCode::CONFLICT, Html(body)).into_response();
+            }
             AppError::Unavailable(cause) => {
                 let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
                 tracing::warn!(error.reference = %reference, error = %cause, "database unavailable");

@@ -1,10 +1,10 @@
-//! Each profile's home page.
+//! The home pages of the profiles that have one; the Distribuidora's is its Bandeja.
 
 use askama::Template;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::error::AppResult;
-use super::page::{DistributorUser, Page, RegulatorUser};
+use super::page::{Page, RegulatorUser};
 
 pub async fn root(page: Page) -> Response {
     match &page.user {
@@ -14,25 +14,10 @@ pub async fn root(page: Page) -> Response {
 }
 
 #[derive(Template)]
-#[template(path = "home_distributor.html")]
-struct DistributorHome {
-    page: Page,
-    company: String,
-}
-
-#[derive(Template)]
 #[template(path = "home_regulator.html")]
 struct RegulatorHome {
     page: Page,
     role: &'static str,
-}
-
-pub async fn distributor(
-    DistributorUser(user): DistributorUser,
-    page: Page,
-) -> AppResult<Response> {
-    let company = user.distributor_name.unwrap_or_default();
-    Ok(Html(DistributorHome { page, company }.render()?).into_response())
 }
 
 pub async fn regulator(RegulatorUser(user): RegulatorUser, page: Page) -> AppResult<Response> {

@@ -4,6 +4,9 @@ mod applicant;
 mod assets;
 mod auth;
 mod client;
+mod communication;
+mod distributor;
+mod distributor_settings;
 pub mod error;
 mod forms;
 mod health;
@@ -14,6 +17,7 @@ mod page;
 mod profile;
 mod requests;
 pub mod session;
+mod workflow;
 
 use std::sync::Arc;
 
@@ -62,6 +66,8 @@ impl AppState {
 /// The largest request body of a form with files: every slot of the largest form full (eleven
 /// slots of at most 5 MB) plus the text fields.
 const UPLOAD_BODY_LIMIT: usize = 60 * 1024 * 1024;
+/// One file of at most 5 MB and a few text fields.
+const ACTION_BODY_LIMIT: usize = 6 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let pages = Router::new()
@@ -111,7 +117,65 @@ pub fn router(state: AppState) -> Router {
             get(requests::view::download),
         )
         .route("/enlaces", get(links::show))
-        .route("/distribuidora", get(home::distributor))
+        .route(
+            "/solicitudes/{id}/responder",
+            get(workflow::answer::show)
+                .post(workflow::answer::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(ACTION_BODY_LIMIT)),
+        )
+        .route(
+            "/solicitudes/{id}/referencia",
+            post(workflow::reference::submit),
+        )
+        .route(
+            "/solicitudes/{id}/pago",
+            get(workflow::payment::show)
+                .post(workflow::payment::request_payment)
+                .layer(axum::extract::DefaultBodyLimit::max(ACTION_BODY_LIMIT)),
+        )
+        .route(
+            "/solicitudes/{id}/pago/validar",
+            post(workflow::payment::validate),
+        )
+        .route(
+            "/solicitudes/{id}/pago/rechazar",
+            post(workflow::payment::reject),
+        )
+        .route(
+            "/solicitudes/{id}/pagar",
+            get(workflow::pay::show)
+                .post(workflow::pay::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(ACTION_BODY_LIMIT)),
+        )
+        .route("/distribuidora", get(distributor::inbox::show))
+        .route("/distribuidora/reporte", get(distributor::report::show))
+        .route(
+            "/distribuidora/reporte.xlsx",
+            get(distributor::report::xlsx),
+        )
+        .route("/distribuidora/reporte.csv", get(distributor::report::csv))
+        .route(
+            "/distribuidora/comunicacion",
+            get(communication::show).post(communication::submit).layer(
+                axum::extract::DefaultBodyLimit::max(communication::UPLOAD_BODY_LIMIT),
+            ),
+        )
+        .route(
+            "/distribuidora/configuracion",
+            get(distributor_settings::show).post(distributor_settings::save),
+        )
+        .route(
+            "/distribuidora/configuracion/respuesta/{kind}",
+            get(distributor_settings::download)
+                .post(distributor_settings::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    communication::UPLOAD_BODY_LIMIT,
+                )),
+        )
+        .route(
+            "/distribuidora/configuracion/respuesta/{kind}/eliminar",
+            post(distributor_settings::remove),
+        )
         .route("/sec", get(home::regulator))
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(

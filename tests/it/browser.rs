@@ -258,7 +258,8 @@ async fn registration_to_the_logged_in_home_page_in_chromium() {
 async fn an_si_with_a_pdf_is_filed_and_found_in_the_inbox_in_chromium() {
     let Some(driver) = start().await else { return };
     let app = TestApp::spawn_served().await;
-    app.create_user("solicitante", "13470539-6", "ana@example.cl", None).await;
+    app.create_user("solicitante", "13470539-6", "ana@example.cl", None)
+        .await;
     let (distributor, _, _) = crate::support::place(&app, "EN").await;
     let client = &driver.client;
     let base = app.base_url();
@@ -270,12 +271,30 @@ async fn an_si_with_a_pdf_is_filed_and_found_in_the_inbox_in_chromium() {
     fill(client, "rut", "13.470.539-6").await;
     fill(client, "password", PASSWORD).await;
     click_button(client, "Entrar").await;
-    client.wait().for_url(&url::Url::parse(&format!("{base}/solicitante")).unwrap()).await.unwrap();
+    client
+        .wait()
+        .for_url(&url::Url::parse(&format!("{base}/solicitante")).unwrap())
+        .await
+        .unwrap();
 
-    client.find(Locator::LinkText("Solicitud de Información")).await.unwrap().click().await.unwrap();
-    client.wait().for_url(&url::Url::parse(&format!("{base}/solicitudes/nueva/si")).unwrap()).await.unwrap();
+    client
+        .find(Locator::LinkText("Solicitud de Información"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_url(&url::Url::parse(&format!("{base}/solicitudes/nueva/si")).unwrap())
+        .await
+        .unwrap();
     let select = |id: &'static str| async move { client.find(Locator::Id(id)).await.unwrap() };
-    select("distributor_id").await.select_by_value(&distributor).await.unwrap();
+    select("distributor_id")
+        .await
+        .select_by_value(&distributor)
+        .await
+        .unwrap();
     select("region").await.select_by_value("13").await.unwrap();
     // With JavaScript, the comuna list holds only the chosen región's comunas.
     let visible = client
@@ -283,20 +302,66 @@ async fn an_si_with_a_pdf_is_filed_and_found_in_the_inbox_in_chromium() {
         .await
         .unwrap();
     assert_eq!(visible, serde_json::json!(1));
-    select("comuna").await.select_by_value("13101").await.unwrap();
+    select("comuna")
+        .await
+        .select_by_value("13101")
+        .await
+        .unwrap();
     fill(client, "client_number", "123456-7").await;
-    client.find(Locator::Id("form")).await.unwrap().send_keys(pdf_path.to_str().unwrap()).await.unwrap();
+    client
+        .find(Locator::Id("form"))
+        .await
+        .unwrap()
+        .send_keys(pdf_path.to_str().unwrap())
+        .await
+        .unwrap();
     screenshot(client, "request-form-si").await;
     click_button(client, "Grabar").await;
-    client.wait().for_element(Locator::Css(".request-view")).await.unwrap();
-    let view = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
-    assert!(view.contains("Pendiente de Respuesta") && view.contains("EN1") && view.contains("formulario-si.pdf"), "{view}");
+    client
+        .wait()
+        .for_element(Locator::Css(".request-view"))
+        .await
+        .unwrap();
+    let view = client
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        view.contains("Pendiente de Respuesta")
+            && view.contains("EN1")
+            && view.contains("formulario-si.pdf"),
+        "{view}"
+    );
     screenshot(client, "request-view-si").await;
 
-    client.find(Locator::LinkText("Solicitudes")).await.unwrap().click().await.unwrap();
-    client.wait().for_element(Locator::Css("table.requests")).await.unwrap();
-    let inbox = client.find(Locator::Css("table.requests")).await.unwrap().text().await.unwrap();
-    assert!(inbox.contains("EN1") && inbox.contains("Solicitud de Información") && inbox.contains("Enel Distribución"), "{inbox}");
+    client
+        .find(Locator::LinkText("Solicitudes"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("table.requests"))
+        .await
+        .unwrap();
+    let inbox = client
+        .find(Locator::Css("table.requests"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        inbox.contains("EN1")
+            && inbox.contains("Solicitud de Información")
+            && inbox.contains("Enel Distribución"),
+        "{inbox}"
+    );
     screenshot(client, "applicant-inbox").await;
     client.goto(&format!("{base}/solicitante")).await.unwrap();
     screenshot(client, "applicant-home-timeline").await;

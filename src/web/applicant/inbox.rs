@@ -39,9 +39,13 @@ pub async fn show(
     let viewer = Viewer::Applicant {
         user_id: user.id.clone(),
     };
-    let (items, total) =
+    let (mut items, total) =
         requests::list(&state.db, &viewer, paging.per_page, paging.offset()).await?;
     paging.total = total;
+    if paging.clamp_to_last() {
+        (items, paging.total) =
+            requests::list(&state.db, &viewer, paging.per_page, paging.offset()).await?;
+    }
     let rows = items.iter().map(Row::from).collect();
     Ok(Html(InboxPage { page, rows, paging }.render()?).into_response())
 }

@@ -406,7 +406,7 @@ async fn persist(
             }
         }
         attachments.push(NewAttachment {
-            slot: item.slot,
+            slot: item.slot.code(),
             storage_key: key,
             file_name: item.file_name,
             file_kind: item.file_kind.to_string(),
@@ -414,7 +414,25 @@ async fn persist(
             sha256,
         });
     }
-    let outcome = commit(state, user, kind, checked, &attachments, token).await;
+    let automatic = match copy_standard_answer(state, &checked.distributor.id, kind, &month).await {
+        Ok(automatic) => automatic,
+        Err(error) => {
+            delete_files(state, &attachments).await;
+            return Err(error);
+        }
+    };
+    let outcome = commit(
+        state,
+        user,
+        kind,
+        checked,
+        &attachments,
+        automatic.as_ref(),
+        token,
+    )
+    .await;
+    // From here on the copied standard answer is one more file to delete if nothing committed.
+    attachments.extend(automatic);
     match outcome {
         Ok(Outcome::Created { id }) => Ok(Outcome::Created { id }),
         Ok(other) => {
@@ -437,12 +455,44 @@ async fn delete_files(state: &AppState, attachments: &[NewAttachment]) {
     }
 }
 
+/// A copy of the company's standard answer for this kind, if it published one: the request is
+/// then answered on submission ("Respondido Automático"). The file is copied so that the
+/// request keeps its answer even if the company later replaces or removes its standard answer.
+async fn copy_standard_answer(
+    state: &AppState,
+    distributor_id: &str,
+    kind: RequestKind,
+    month: &str,
+) -> AppResult<Option<NewAttachment>> {
+    let Some(answer) =
+        crate::store::companies::standard_answer(&state.db, distributor_id, kind).await?
+    else {
+        return Ok(None);
+    };
+    let key = format!("attachments/{month}/{}", uuid::Uuid::now_v7());
+    let from = object_store::path::Path::parse(&answer.storage_key).map_err(anyhow::Error::from)?;
+    let to = object_store::path::Path::parse(&key).map_err(anyhow::Error::from)?;
+    object_store::ObjectStoreExt::copy(state.storage.as_ref(), &from, &to)
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok(Some(NewAttachment {
+        slot: "answer",
+        storage_key: key,
+        file_name: answer.file_name,
+        file_kind: answer.file_kind,
+        size_bytes: answer.size_bytes,
+        sha256: answer.sha256,
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn commit(
     state: &AppState,
     user: &User,
     kind: RequestKind,
     checked: &Checked,
     attachments: &[NewAttachment],
+    automatic: Option<&NewAttachment>,
     token: &str,
 ) -> AppResult<Outcome> {
     let now = state.now();
@@ -450,10 +500,10 @@ async fn commit(
     let due_on = requests::deadline_days(&state.db, kind)
         .await?
         .map(|days| calendar.due_date(now, days));
-    let status = if kind == RequestKind::Conformity {
-        Status::Sent
-    } else {
-        Status::PendingAnswer
+    let status = match (automatic, kind) {
+        (Some(_), _) => Status::AutoAnswered,
+        (None, RequestKind::Conformity) => Status::Sent,
+        (None, _) => Status::PendingAnswer,
     };
     let mut tx = state.db.begin().await?;
     let number = requests::next_folio_number(&mut tx).await?;
@@ -489,6 +539,20 @@ async fn commit(
     let event_id = requests::insert_event(&mut tx, &event, now).await?;
     for attachment in attachments {
         requests::insert_attachment(&mut tx, &id, Some(&event_id), attachment, now).await?;
+    }
+    if let Some(answer) = automatic {
+        let comment = "Respuesta automática de la distribuidora.";
+        let event = NewEvent {
+            request_id: &id,
+            action: "answer",
+            actor_id: None,
+            from_status: Some(status),
+            to_status: status,
+            comment: Some(comment),
+        };
+        let answer_event = requests::insert_event(&mut tx, &event, now).await?;
+        requests::insert_attachment(&mut tx, &id, Some(&answer_event), answer, now).await?;
+        crate::store::transitions::mark_answered(&mut tx, &id, now).await?;
     }
     queue_emails(state, &mut tx, user, kind, checked, &id, &folio, due_on).await?;
     state.faults.check(crate::faults::SUBMIT_BEFORE_COMMIT)?;

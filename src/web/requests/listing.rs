@@ -82,6 +82,18 @@ impl Paging {
         ((self.total + self.per_page - 1) / self.per_page).max(1)
     }
 
+    /// Moves a page past the end (an old link, or a page size changed by hand) back to the
+    /// last page, so that a list never reads "[ 41 - 12 ]" over an empty table. True when it
+    /// moved: the page must then be read again.
+    pub fn clamp_to_last(&mut self) -> bool {
+        let last = self.pages();
+        let beyond = self.page > last;
+        if beyond {
+            self.page = last;
+        }
+        beyond
+    }
+
     pub fn sizes(&self) -> [i64; 4] {
         PAGE_SIZES
     }
@@ -125,5 +137,12 @@ mod tests {
         empty.total = 0;
         assert_eq!((empty.first(), empty.last(), empty.pages()), (0, 0, 1));
         assert_eq!(empty.next(), None);
+        assert!(!empty.clamp_to_last());
+
+        let mut beyond = Paging::from_query(Some("10"), Some("5"), "/solicitudes");
+        beyond.total = 12;
+        assert!(beyond.clamp_to_last());
+        assert_eq!((beyond.page, beyond.first(), beyond.last()), (2, 11, 12));
+        assert!(!beyond.clamp_to_last());
     }
 }

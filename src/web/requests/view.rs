@@ -9,9 +9,13 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::viewer_of;
 use crate::clock::format_date_time;
+use crate::domain::Profile;
+use crate::domain::request::Status;
 use crate::domain::request::{AttachmentSlot, RequestKind, slots};
+use crate::domain::workflow::{Action, Context, decide};
 use crate::files::inspect::FileKind;
 use crate::store::requests::{self, Attachment, Event, RequestDetail};
+use crate::store::users::User;
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
 use crate::web::page::{Page, SignedIn};
@@ -32,6 +36,21 @@ pub struct HistoryRow {
     pub comment: String,
 }
 
+/// An answer (or a payment request that carried one) as the view lists it under "Respuestas".
+pub struct AnswerView {
+    pub author: String,
+    pub date: String,
+    pub comment: String,
+    pub files: Vec<Document>,
+    pub withheld: bool,
+}
+
+/// A button on the request view: (label, link).
+pub struct ActionLink {
+    pub label: &'static str,
+    pub href: String,
+}
+
 #[derive(Template)]
 #[template(path = "request_view.html")]
 struct ViewPage {
@@ -40,8 +59,10 @@ struct ViewPage {
     submitted: String,
     due: String,
     documents: Vec<Document>,
+    answers: Vec<AnswerView>,
     history: Vec<HistoryRow>,
-    print: bool,
+    actions: Vec<ActionLink>,
+    can_edit_reference: bool,
 }
 
 #[derive(Template)]
@@ -68,11 +89,44 @@ fn slot_label(kind: RequestKind, code: &str) -> String {
 fn documents(request: &RequestDetail, attachments: &[Attachment]) -> Vec<Document> {
     attachments
         .iter()
-        .map(|a| Document {
-            label: slot_label(request.summary.kind, &a.slot),
-            file_name: a.file_name.clone(),
-            href: format!("/solicitudes/{}/adjuntos/{}", request.summary.id, a.id),
-            size_kb: (a.size_bytes + 1023) / 1024,
+        .filter(|a| AttachmentSlot::from_code(&a.slot).is_some())
+        .map(|a| document(request, a))
+        .collect()
+}
+
+fn document(request: &RequestDetail, a: &Attachment) -> Document {
+    Document {
+        label: slot_label(request.summary.kind, &a.slot),
+        file_name: a.file_name.clone(),
+        href: format!("/solicitudes/{}/adjuntos/{}", request.summary.id, a.id),
+        size_kb: (a.size_bytes + 1023) / 1024,
+    }
+}
+
+/// Answers, payment requests and messages with their files, in order.
+fn answers(
+    request: &RequestDetail,
+    events: &[Event],
+    attachments: &[Attachment],
+) -> Vec<AnswerView> {
+    events
+        .iter()
+        .filter(|e| matches!(e.action.as_str(), "answer" | "request_payment" | "message"))
+        .map(|e| {
+            let files: Vec<&Attachment> = attachments
+                .iter()
+                .filter(|a| a.event_id.as_deref() == Some(&e.id))
+                .collect();
+            AnswerView {
+                author: e
+                    .actor_name
+                    .clone()
+                    .unwrap_or_else(|| request.summary.distributor_name.clone()),
+                date: format_date_time(e.created_at),
+                comment: e.comment.clone().unwrap_or_default(),
+                withheld: files.iter().any(|a| a.withheld),
+                files: files.into_iter().map(|a| document(request, a)).collect(),
+            }
         })
         .collect()
 }
@@ -110,10 +164,11 @@ fn history(events: &[Event]) -> Vec<HistoryRow> {
 struct Loaded {
     request: RequestDetail,
     documents: Vec<Document>,
+    answers: Vec<AnswerView>,
     history: Vec<HistoryRow>,
 }
 
-async fn load(state: &AppState, user: &crate::store::users::User, id: &str) -> AppResult<Loaded> {
+async fn load(state: &AppState, user: &User, id: &str) -> AppResult<Loaded> {
     let viewer = viewer_of(user);
     let request = requests::detail(&state.db, &viewer, id)
         .await?
@@ -122,9 +177,38 @@ async fn load(state: &AppState, user: &crate::store::users::User, id: &str) -> A
     let events = requests::events(&state.db, &viewer, id).await?;
     Ok(Loaded {
         documents: documents(&request, &attachments),
+        answers: answers(&request, &events, &attachments),
         history: history(&events),
         request,
     })
+}
+
+/// The buttons the workflow allows this user on this request now.
+fn actions(user: &User, request: &RequestDetail) -> Vec<ActionLink> {
+    let id = &request.summary.id;
+    let role = crate::web::workflow::role_of(user);
+    let may =
+        |action: Action| decide(request.summary.status, action, role, Context::default()).is_ok();
+    let mut links = Vec::new();
+    if may(Action::RequestPayment) || may(Action::ValidatePayment) {
+        links.push(ActionLink {
+            label: "Gestión de Pago",
+            href: format!("/solicitudes/{id}/pago"),
+        });
+    }
+    if may(Action::Answer) {
+        links.push(ActionLink {
+            label: "Responder",
+            href: format!("/solicitudes/{id}/responder"),
+        });
+    }
+    if may(Action::SendPaymentProof) {
+        links.push(ActionLink {
+            label: "Pagar",
+            href: format!("/solicitudes/{id}/pagar"),
+        });
+    }
+    links
 }
 
 fn due_text(request: &RequestDetail) -> String {
@@ -142,14 +226,19 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let loaded = load(&state, &user, &id).await?;
+    let actions = actions(&user, &loaded.request);
+    let can_edit_reference =
+        user.profile == Profile::Distributor && loaded.request.summary.status != Status::Annulled;
     let body = ViewPage {
         page,
         submitted: format_date_time(loaded.request.summary.submitted_at),
         due: due_text(&loaded.request),
         request: loaded.request,
         documents: loaded.documents,
+        answers: loaded.answers,
         history: loaded.history,
-        print: false,
+        actions,
+        can_edit_reference,
     }
     .render()?;
     Ok(Html(body).into_response())

@@ -469,3 +469,370 @@ impl Drop for PostgresDatabase {
         .join();
     }
 }
+
+// ---- The four requests: filling a form, and what a submission leaves behind. ----
+
+/// A megabyte as the portal counts it.
+pub const MIB: usize = 1_048_576;
+
+/// The file slots each form requires, by the kind's code in the URL.
+pub fn required_slots(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "nc" => &[
+            "form",
+            "installer_id",
+            "contract",
+            "property_certificate",
+            "te4",
+        ],
+        _ => &["form"],
+    }
+}
+
+/// A new request's form as a browser fills it: the one-time token of the page, "Datos
+/// Generales" for Enel Distribución with a client number, and the chosen files.
+pub struct RequestForm {
+    pub kind: &'static str,
+    pub fields: Vec<(String, String)>,
+    pub files: Vec<(String, String, Vec<u8>)>,
+}
+
+impl RequestForm {
+    /// Opens `/solicitudes/nueva/{kind}` and fills the general data; no files yet.
+    pub async fn open(browser: &Browser<'_>, kind: &'static str) -> RequestForm {
+        let page = browser.get(&format!("/solicitudes/nueva/{kind}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let token = hidden_value(&page.body, "token");
+        let (distributor, region, comuna) = place(browser.app, "EN").await;
+        let fields = [
+            ("token", token),
+            ("distributor_id", distributor),
+            ("region", region),
+            ("comuna", comuna),
+            ("client_number", "123456-7".to_string()),
+        ];
+        RequestForm {
+            kind,
+            fields: fields.map(|(k, v)| (k.to_string(), v)).to_vec(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Sets a text field, replacing any earlier value.
+    pub fn field(mut self, name: &str, value: &str) -> Self {
+        self.fields.retain(|(k, _)| k != name);
+        self.fields.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn without_field(mut self, name: &str) -> Self {
+        self.fields.retain(|(k, _)| k != name);
+        self
+    }
+
+    /// Chooses a file for a slot, replacing any earlier choice.
+    pub fn file(mut self, slot: &str, name: &str, bytes: &[u8]) -> Self {
+        self.files.retain(|(s, _, _)| s != slot);
+        self.files
+            .push((slot.to_string(), name.to_string(), bytes.to_vec()));
+        self
+    }
+
+    pub fn without_file(mut self, slot: &str) -> Self {
+        self.files.retain(|(s, _, _)| s != slot);
+        self
+    }
+
+    /// A small PDF in every slot the form requires.
+    pub fn complete(self) -> Self {
+        let kind = self.kind;
+        required_slots(kind).iter().fold(self, |form, slot| {
+            form.file(slot, &format!("{slot}.pdf"), &pdf())
+        })
+    }
+
+    pub fn token(&self) -> &str {
+        self.value("token").unwrap_or_default()
+    }
+
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// "Grabar".
+    pub async fn post(&self, browser: &Browser<'_>) -> TestResponse {
+        let fields: Vec<(&str, &str)> = self
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let files: Vec<(&str, &str, &[u8])> = self
+            .files
+            .iter()
+            .map(|(s, n, b)| (s.as_str(), n.as_str(), b.as_slice()))
+            .collect();
+        browser
+            .post_multipart(
+                &format!("/solicitudes/nueva/{}", self.kind),
+                &fields,
+                &files,
+            )
+            .await
+    }
+}
+
+/// The value of a hidden input of a page.
+pub fn hidden_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in page"))
+        + marker.len();
+    html[start..].chars().take_while(|c| *c != '"').collect()
+}
+
+/// The message shown beside a field of a form sent back with errors, as HTML text.
+pub fn field_error(html: &str, field: &str) -> Option<String> {
+    let marker = format!("<p class=\"field-error\" id=\"{field}-error\">");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find("</p>")?;
+    Some(html[start..start + end].to_string())
+}
+
+/// The id of a request from the redirect after "Grabar" (`/solicitudes/{id}`).
+pub fn request_id(location: &str) -> String {
+    location
+        .strip_prefix("/solicitudes/")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+        .unwrap_or_else(|| panic!("not a request view: {location:?}"))
+        .to_string()
+}
+
+/// The download links of a request view, in the order listed.
+pub fn attachment_links(html: &str) -> Vec<String> {
+    html.match_indices("href=\"/solicitudes/")
+        .map(|(at, _)| {
+            let start = at + "href=\"".len();
+            html[start..]
+                .chars()
+                .take_while(|c| *c != '"')
+                .collect::<String>()
+        })
+        .filter(|href| href.contains("/adjuntos/"))
+        .collect()
+}
+
+/// The folio shown in a request view's identifiers table.
+pub fn folio_in_view(html: &str) -> String {
+    let start = html.find("<table class=\"ids\">").expect("the ids table");
+    let cells: Vec<&str> = html[start..].split("<td>").skip(1).take(2).collect();
+    cells[1].split("</td>").next().unwrap().to_string()
+}
+
+/// The download link listed right after a document's file name (as shown, escaped).
+pub fn document_link(html: &str, shown_name: &str) -> String {
+    let name = format!("<span class=\"doc-name\">{shown_name}</span> <a href=\"");
+    let start = html
+        .find(&name)
+        .unwrap_or_else(|| panic!("no document named {shown_name} in:\n{html}"))
+        + name.len();
+    html[start..].chars().take_while(|c| *c != '"').collect()
+}
+
+/// A valid RUT (with its módulo 11 check digit) for a number below 50.000.000.
+pub fn rut_for(number: u32) -> String {
+    let mut sum = 0;
+    for (index, digit) in number.to_string().chars().rev().enumerate() {
+        sum += digit.to_digit(10).unwrap() * (2 + (index as u32 % 6));
+    }
+    let check = match 11 - sum % 11 {
+        11 => "0".to_string(),
+        10 => "K".to_string(),
+        digit => digit.to_string(),
+    };
+    format!("{number}-{check}")
+}
+
+impl TestApp {
+    /// A new applicant, logged in, in a browser of their own.
+    pub async fn applicant(&self, number: u32) -> Browser<'_> {
+        let rut = rut_for(number);
+        self.create_user("solicitante", &rut, &format!("s{number}@example.cl"), None)
+            .await;
+        let browser = self.browser();
+        browser
+            .login("applicant", &rut, PASSWORD)
+            .await
+            .assert_redirect("/solicitante");
+        browser
+    }
+
+    /// Every file in the attachment storage, however deep.
+    pub fn stored_files(&self) -> Vec<std::path::PathBuf> {
+        let url = &self.state.settings.storage_url;
+        let root = url
+            .strip_prefix("file://")
+            .unwrap_or_else(|| panic!("tests use a local store, not {url}"));
+        files_under(std::path::Path::new(root))
+    }
+
+    /// Every file left in the upload scratch directory.
+    pub fn scratch_files(&self) -> Vec<std::path::PathBuf> {
+        files_under(&self.state.settings.data_dir.join("uploads-tmp"))
+    }
+
+    /// Rows of a table, for "nothing was created" checks.
+    pub async fn rows(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_one(self.state.db.pool())
+            .await
+            .unwrap()
+            .get::<i64, _>(0)
+    }
+
+    /// Asserts that no request, attachment, history entry, used form token or stored file
+    /// exists, and that no upload is left in the scratch directory; `case` names the check.
+    pub async fn assert_nothing_stored(&self, case: &str) {
+        for table in [
+            "requests",
+            "attachments",
+            "request_events",
+            "submission_tokens",
+        ] {
+            assert_eq!(self.rows(table).await, 0, "{table} after {case}");
+        }
+        assert_eq!(
+            self.stored_files(),
+            Vec::<std::path::PathBuf>::new(),
+            "{case}"
+        );
+        assert_eq!(
+            self.scratch_files(),
+            Vec::<std::path::PathBuf>::new(),
+            "{case}"
+        );
+    }
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+pub struct RawResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or_default()
+    }
+}
+
+impl Browser<'_> {
+    /// A GET whose body is kept as bytes (downloads), with this browser's cookies.
+    pub async fn get_bytes(&self, path: &str) -> RawResponse {
+        let mut request = Request::get(path).body(Body::empty()).unwrap();
+        let cookie_header: String = self
+            .cookies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if !cookie_header.is_empty() {
+            request
+                .headers_mut()
+                .insert(header::COOKIE, cookie_header.parse().unwrap());
+        }
+        request.extensions_mut().insert(ConnectInfo(self.address));
+        let response = self.app.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec();
+        RawResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// A PDF of exactly `size` bytes: a real header, then padding.
+pub fn pdf_of_size(size: usize) -> Vec<u8> {
+    let mut bytes = pdf();
+    assert!(size >= bytes.len());
+    bytes.resize(size, b' ');
+    bytes
+}
+
+/// A Windows executable's first bytes, padded: what an `.exe` renamed `.pdf` looks like.
+pub fn windows_executable() -> Vec<u8> {
+    let mut bytes = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xFF\xFF\x00\x00".to_vec();
+    bytes.extend_from_slice(
+        b"\xB8\0\0\0\0\0\0\0@\0\0\0This program cannot be run in DOS mode.\r\r\n$",
+    );
+    bytes.resize(4096, 0);
+    bytes
+}
+
+/// A minimal Word document: the content types, the relationships and the main part, plus
+/// `extra` parts, deflated.
+pub fn docx(extra: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    const CONTENT_TYPES: &str = concat!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+        r#"<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">"#,
+        r#"<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>"#,
+        r#"<Default Extension="xml" ContentType="application/xml"/>"#,
+        r#"<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>"#,
+        "</Types>",
+    );
+    const RELS: &str = concat!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+        r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">"#,
+        r#"<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/>"#,
+        "</Relationships>",
+    );
+    const DOCUMENT: &str = concat!(
+        r#"<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">"#,
+        "<w:body><w:p><w:r><w:t>Formulario</w:t></w:r></w:p></w:body></w:document>",
+    );
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let parts: [(&str, &[u8]); 3] = [
+        ("[Content_Types].xml", CONTENT_TYPES.as_bytes()),
+        ("_rels/.rels", RELS.as_bytes()),
+        ("word/document.xml", DOCUMENT.as_bytes()),
+    ];
+    for (name, content) in parts.iter().chain(extra) {
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(content).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
