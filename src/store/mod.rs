@@ -2,6 +2,7 @@
 //! (`$n` placeholders, BIGINT numbers, text keys), so one set of queries and one migration
 //! folder serve both backends.
 
+pub mod audit;
 pub mod captchas;
 pub mod companies;
 pub mod filters;

@@ -15,6 +15,7 @@ mod links;
 mod middleware;
 mod page;
 mod profile;
+mod regulator;
 mod requests;
 pub mod session;
 mod workflow;
@@ -177,6 +178,7 @@ pub fn router(state: AppState) -> Router {
             post(distributor_settings::remove),
         )
         .route("/sec", get(home::regulator))
+        .merge(regulator::routes())
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -88,8 +88,14 @@ fn menu_for(profile: Option<Profile>) -> Vec<MenuItem> {
             MenuItem::link("Configuración", "/distribuidora/configuracion"),
             MenuItem::link("Enlaces de Interés", "/enlaces"),
         ],
-        Some(profile) => vec![
-            MenuItem::link("Inicio", profile.home_path()),
+        Some(Profile::Regulator) => vec![
+            MenuItem::link("Panel de Solicitudes", "/sec"),
+            MenuItem::link("Gráficos", "/sec/graficos"),
+            MenuItem::link("Cumplimiento de plazos", "/sec/cumplimiento"),
+            MenuItem::link("Data – Sábana de Solicitudes", "/sec/sabana"),
+            MenuItem::link("Modificar Mensajes", "/sec/mensajes"),
+            MenuItem::link("Administrador", "/sec/admin"),
+            MenuItem::link("Auditoría", "/sec/auditoria"),
             MenuItem::link("Enlaces de Interés", "/enlaces"),
         ],
     }
@@ -218,6 +224,26 @@ profile_extractor!(
     "A logged-in Distribuidora user."
 );
 profile_extractor!(RegulatorUser, Profile::Regulator, "A logged-in SEC user.");
+
+/// A SEC user with the administrador role. An auditor (read and export only) gets 403 with a
+/// message; other profiles get 404 like any SEC page.
+pub struct RegulatorAdmin(pub User);
+
+impl FromRequestParts<AppState> for RegulatorAdmin {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = with_profile(parts, Profile::Regulator)?;
+        if user.regulator_role == Some(crate::domain::RegulatorRole::Administrator) {
+            Ok(RegulatorAdmin(user))
+        } else {
+            tracing::info!(security.event = "access_refused", user.id = %user.id, "auditor tried an administrator action");
+            Err(Refusal::Other(AppError::Forbidden(
+                "Su rol de auditor permite consultar y exportar, pero no modificar.",
+            )))
+        }
+    }
+}
 
 /// `next=` targets stay inside the portal: a single leading slash, no scheme, no host.
 pub fn safe_next(next: Option<&str>) -> Option<String> {
