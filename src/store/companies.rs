@@ -1,9 +1,7 @@
 //! What each distribuidora keeps for itself: its settings (bank data and payment instructions
 //! shown to applicants who pay), its standard answers ("Respondido Automático"), and the lookups
-//! of its "Comunicación" to an applicant. Every function takes the company's id from the
-//! caller's session, never from user input.
-
-use std::collections::HashSet;
+//! of its "Comunicación" to an applicant. The company's id always comes from the caller: the
+//! user's account on the company's own pages, the request on an applicant's; never a form.
 
 use jiff::Timestamp;
 use sqlx::Row;
@@ -126,15 +124,24 @@ pub async fn standard_answers(
     Ok(answers)
 }
 
-/// Publishes (or replaces) the company's standard answer for a kind. The replaced file is
-/// kept in storage: requests answered with it refer to the same key.
+/// Publishes (or replaces) the company's standard answer for a kind. Returns the storage key
+/// of the file it replaced, for the caller to delete once this has committed: requests
+/// answered with the old file have their own copy.
 pub async fn set_standard_answer(
     db: &Db,
     distributor_id: &str,
     kind: RequestKind,
     answer: &StandardAnswer,
     now: Timestamp,
-) -> Result<(), sqlx::Error> {
+) -> Result<Option<String>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let replaced: Option<String> = sqlx::query_scalar(
+        "SELECT storage_key FROM standard_answers WHERE distributor_id = $1 AND kind = $2",
+    )
+    .bind(distributor_id)
+    .bind(kind.code())
+    .fetch_optional(&mut *tx)
+    .await?;
     sqlx::query(
         "INSERT INTO standard_answers (distributor_id, kind, storage_key, file_name, file_kind, \
          size_bytes, sha256, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
@@ -151,37 +158,27 @@ pub async fn set_standard_answer(
     .bind(answer.size_bytes)
     .bind(&answer.sha256)
     .bind(to_micros(now))
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    tx.commit().await?;
+    Ok(replaced.filter(|key| *key != answer.storage_key))
 }
 
-/// Stops answering new requests of this kind automatically. False when there was none. The
-/// file stays in storage for the requests already answered with it.
+/// Stops answering new requests of this kind automatically. Returns the storage key of the
+/// removed file (None when there was none), for the caller to delete.
 pub async fn remove_standard_answer(
     db: &Db,
     distributor_id: &str,
     kind: RequestKind,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM standard_answers WHERE distributor_id = $1 AND kind = $2")
-        .bind(distributor_id)
-        .bind(kind.code())
-        .execute(db.pool())
-        .await?;
-    Ok(done.rows_affected() > 0)
-}
-
-/// Storage keys under [`STANDARD_ANSWERS_PREFIX`] that something still refers to: a published
-/// standard answer or a request answered with one. For collecting replaced or removed files.
-pub async fn standard_answer_keys_in_use(db: &Db) -> Result<HashSet<String>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT storage_key FROM standard_answers UNION \
-         SELECT storage_key FROM attachments WHERE storage_key LIKE $1",
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "DELETE FROM standard_answers WHERE distributor_id = $1 AND kind = $2 \
+         RETURNING storage_key",
     )
-    .bind(format!("{STANDARD_ANSWERS_PREFIX}/%"))
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(|row| row.try_get("storage_key")).collect()
+    .bind(distributor_id)
+    .bind(kind.code())
+    .fetch_optional(db.pool())
+    .await
 }
 
 /// The id of the company's request with this folio, typed in any case.

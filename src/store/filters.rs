@@ -106,32 +106,32 @@ impl Condition {
             binds: bind.map(str::to_string).into_iter().collect(),
         };
         if let Some(reference) = &filters.distributor_reference {
-            condition.add("r.distributor_reference = {}", &[reference.clone()]);
+            condition.add("r.distributor_reference = {}", &[reference]);
         }
         if let Some(prefix) = &filters.folio_prefix {
             let escaped = format!("r.folio LIKE {{}} ESCAPE '{LIKE_ESCAPE}'");
-            condition.add(&escaped, &[folio_pattern(prefix)]);
+            condition.add(&escaped, &[&folio_pattern(prefix)]);
         }
         if let Some(client) = &filters.client_number {
-            let both = [client.clone(), client.clone()];
+            let both = [client.as_str(), client.as_str()];
             condition.add("(r.client_number = {} OR r.feasibility_number = {})", &both);
         }
         if let Some(kind) = filters.kind {
-            condition.add("r.kind = {}", &[kind.code().to_string()]);
+            condition.add("r.kind = {}", &[kind.code()]);
         }
         if let Some(status) = filters.status {
-            condition.add("r.status = {}", &[status.code().to_string()]);
+            condition.add("r.status = {}", &[status.code()]);
         }
         condition
     }
 
     /// Appends `AND fragment`, each `{}` of the fragment becoming the next placeholder.
-    fn add(&mut self, fragment: &str, values: &[String]) {
+    fn add(&mut self, fragment: &str, values: &[&str]) {
         let mut pieces = fragment.split("{}");
         self.sql.push_str(" AND ");
         self.sql.push_str(pieces.next().unwrap_or_default());
         for (piece, value) in pieces.zip(values) {
-            self.binds.push(value.clone());
+            self.binds.push(value.to_string());
             self.sql.push_str(&format!("${}{piece}", self.binds.len()));
         }
     }
@@ -246,11 +246,14 @@ impl Batches {
         query.fetch_all(self.db.pool()).await
     }
 
+    /// The rows after (at, id). The `submitted_at <=` bound is implied by the rest but is what
+    /// lets both databases seek in the (distributor_id, submitted_at) index instead of
+    /// rescanning from the newest row for every batch.
     async fn batch_after(&self, at: i64, id: String) -> Result<Vec<AnyRow>, sqlx::Error> {
         let n = self.condition.next();
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS} {FROM} WHERE {} \
-             AND (r.submitted_at < ${n} OR (r.submitted_at = ${} AND r.id < ${})) \
+             AND r.submitted_at <= ${n} AND (r.submitted_at < ${} OR r.id < ${}) \
              ORDER BY r.submitted_at DESC, r.id DESC LIMIT ${}",
             self.condition.sql,
             n + 1,

@@ -8,6 +8,7 @@
 //! (`web::workflow`), so every uploaded file passes the same checks.
 
 use askama::Template;
+use axum::extract::multipart::MultipartError;
 use axum::extract::{Multipart, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
@@ -320,6 +321,22 @@ pub fn document_hint() -> String {
         "Archivo {} o {last} de hasta {megabytes} MB.",
         init.join(", ")
     )
+}
+
+/// "Se acepta: PDF, JPG, PNG, DOC o DOCX de hasta 5 MB.", after a file's problem.
+pub fn accepted() -> String {
+    format!(
+        "Se acepta: {}",
+        document_hint().trim_start_matches("Archivo ")
+    )
+}
+
+pub fn multipart_error(error: MultipartError) -> AppError {
+    if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::TooLarge
+    } else {
+        AppError::BadRequest("El formulario llegó incompleto o dañado. Intente nuevamente.")
+    }
 }
 
 /// A trimmed text of at most `max` characters, line breaks counted as one as browsers do.

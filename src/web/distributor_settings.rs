@@ -6,14 +6,13 @@
 use askama::Template;
 use axum::Form;
 use axum::body::Body;
-use axum::extract::multipart::MultipartError;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::applicant::kind_from_path;
-use super::communication::{company_of, document_hint, multi_line};
+use super::communication::{accepted, company_of, document_hint, multi_line, multipart_error};
 use super::requests::view::content_disposition;
 use crate::domain::request::{DEFAULT_MAX_BYTES, RequestKind};
 use crate::files::inspect::{FileKind, check_upload, safe_display_name};
@@ -210,21 +209,6 @@ pub async fn upload(
     render(&state, page, &user, None, errors, None).await
 }
 
-fn accepted() -> String {
-    format!(
-        "Se acepta: {}",
-        document_hint().trim_start_matches("Archivo ")
-    )
-}
-
-fn multipart_error(error: MultipartError) -> AppError {
-    if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        AppError::TooLarge
-    } else {
-        AppError::BadRequest("El formulario llegó incompleto o dañado. Intente nuevamente.")
-    }
-}
-
 /// The part "file", streamed into the scratch directory with the 5 MB limit enforced as it
 /// arrives. Other parts are skipped (the CSRF token is in the query). The inner error is for
 /// the user, beside the field.
@@ -311,20 +295,29 @@ async fn publish(
         }
     }
     let now = state.now();
-    if let Err(error) = companies::set_standard_answer(&state.db, company, kind, &answer, now).await
-    {
-        if let Err(error) = state.files.delete(&answer.storage_key).await {
-            tracing::warn!(error = %error, "could not delete an unpublished standard answer");
+    match companies::set_standard_answer(&state.db, company, kind, &answer, now).await {
+        Ok(replaced) => delete_file(state, replaced.as_deref()).await,
+        Err(error) => {
+            delete_file(state, Some(&answer.storage_key)).await;
+            return Err(error.into());
         }
-        return Err(error.into());
     }
     let kind = kind.code();
     tracing::info!(distributor.id = %company, request.kind = kind, "standard answer published");
     Ok(None)
 }
 
-/// "Eliminar": new requests of the kind wait for an answer again. The file is kept, because
-/// requests answered with it still refer to it.
+/// Deletes a standard answer's file that no row refers to any more. Requests answered with it
+/// have their own copy (see `applicant::submit`), so nothing else needs it.
+async fn delete_file(state: &AppState, key: Option<&str>) {
+    let Some(key) = key else { return };
+    if let Err(error) = state.files.delete(key).await {
+        // Not under attachments/, so no collector will find it: say which file stays.
+        tracing::warn!(error = %error, storage.key = %key, "could not delete a standard answer");
+    }
+}
+
+/// "Eliminar": new requests of the kind wait for an answer again; earlier ones keep theirs.
 pub async fn remove(
     State(state): State<AppState>,
     DistributorUser(user): DistributorUser,
@@ -332,7 +325,9 @@ pub async fn remove(
 ) -> AppResult<Response> {
     let company = company_of(&user)?;
     let kind = kind_from_path(&kind)?;
-    if companies::remove_standard_answer(&state.db, company, kind).await? {
+    let removed = companies::remove_standard_answer(&state.db, company, kind).await?;
+    if removed.is_some() {
+        delete_file(&state, removed.as_deref()).await;
         let kind = kind.code();
         tracing::info!(distributor.id = %company, request.kind = kind, "standard answer removed");
     }

@@ -106,6 +106,12 @@ async fn texts_over_2000_characters_are_refused() {
     assert_eq!(stored, companies::CompanySettings::default());
 }
 
+/// Whether the local object store holds a file under this key.
+fn is_stored(app: &TestApp, key: &str) -> bool {
+    let root = app.state.settings.storage_url.trim_start_matches("file://");
+    std::path::Path::new(root).join(key).is_file()
+}
+
 /// Publishes "respuesta SI.pdf" as Enel's SI answer and returns it as stored.
 async fn publish_si(app: &TestApp, browser: &Browser<'_>, enel_id: &str) -> StandardAnswer {
     upload(browser, SI_ANSWER, "respuesta SI.pdf", &pdf())
@@ -163,6 +169,11 @@ async fn a_new_file_replaces_the_standard_answer() {
         ("nueva.png", "PNG")
     );
     assert_ne!(answer.storage_key, first.storage_key);
+    assert!(
+        !is_stored(&app, &first.storage_key),
+        "the replaced file is deleted"
+    );
+    assert!(is_stored(&app, &answer.storage_key));
     let download = browser.get(SI_ANSWER).await;
     assert_eq!(download.headers["content-type"], "image/png");
     let page = browser.get(PAGE).await;
@@ -174,7 +185,8 @@ async fn a_new_file_replaces_the_standard_answer() {
 async fn a_removed_standard_answer_is_gone_from_page_and_download() {
     let app = TestApp::spawn().await;
     let (browser, enel_id) = enel(&app).await;
-    publish_si(&app, &browser, &enel_id).await;
+    let answer = publish_si(&app, &browser, &enel_id).await;
+    assert!(is_stored(&app, &answer.storage_key));
     let removed = browser.post(&format!("{SI_ANSWER}/eliminar"), &[]).await;
     removed.assert_redirect("/distribuidora/configuracion?guardado=eliminada");
     let answers = companies::standard_answers(&app.state.db, &enel_id)
@@ -182,6 +194,10 @@ async fn a_removed_standard_answer_is_gone_from_page_and_download() {
         .unwrap();
     assert!(answers.is_empty());
     assert_eq!(browser.get(SI_ANSWER).await.status, StatusCode::NOT_FOUND);
+    assert!(
+        !is_stored(&app, &answer.storage_key),
+        "the removed file is deleted"
+    );
     let page = browser.get(removed.location()).await;
     page.assert_contains("La respuesta automática fue eliminada.");
     assert_eq!(page.body.matches("Sin respuesta automática").count(), 4);
