@@ -6,6 +6,7 @@ use jiff::SignedDuration;
 use crate::domain::password::NewPassword;
 use crate::domain::{AccountStatus, Email, Profile, RegulatorRole, Rut};
 use crate::mail::messages;
+use crate::store::audit::{self, AuditEntry};
 use crate::store::tokens::{self, Purpose};
 use crate::store::{is_unique_violation, outbox, reference, users};
 use crate::web::AppState;
@@ -62,6 +63,17 @@ pub async fn create(
     account: &NewAccount,
     password: Option<NewPassword>,
 ) -> Result<CreatedAccount, CreateError> {
+    create_by(state, account, password, None).await
+}
+
+/// [`create`], naming in the audit trail the administrator who did it (none from the command
+/// line).
+pub async fn create_by(
+    state: &AppState,
+    account: &NewAccount,
+    password: Option<NewPassword>,
+    actor_id: Option<&str>,
+) -> Result<CreatedAccount, CreateError> {
     let distributor_id = match (account.profile, &account.distributor_prefix) {
         (Profile::Distributor, Some(prefix)) => Some(
             reference::distributor_by_prefix(&state.db, prefix)
@@ -100,6 +112,7 @@ pub async fn create(
     };
     let mut tx = state.db.begin().await?;
     let user_id = users::insert(&mut *tx, &new_user, now).await?;
+    audit_creation(&mut tx, actor_id, &user_id, &new_user, now).await?;
     let password_link = if hash.is_none() {
         let token = tokens::create(
             &mut *tx,
@@ -129,4 +142,26 @@ pub async fn create(
         user_id,
         password_link,
     })
+}
+
+/// The account's line in the audit trail, written in the transaction that creates it.
+async fn audit_creation(
+    tx: &mut sqlx::AnyConnection,
+    actor_id: Option<&str>,
+    user_id: &str,
+    account: &users::NewUser<'_>,
+    now: jiff::Timestamp,
+) -> Result<(), sqlx::Error> {
+    let profile = account.profile.label();
+    let detail = match account.regulator_role {
+        Some(role) => format!("Perfil {profile} ({})", role.code()),
+        None => format!("Perfil {profile}"),
+    };
+    let entry = AuditEntry {
+        actor_id,
+        event: "account_created",
+        target: Some(user_id),
+        detail: Some(&detail),
+    };
+    audit::record(tx, &entry, now).await
 }

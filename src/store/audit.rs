@@ -17,7 +17,11 @@ pub struct AuditEntry<'a> {
     pub detail: Option<&'a str>,
 }
 
-pub async fn record<'e, E>(executor: E, entry: &AuditEntry<'_>, now: Timestamp) -> Result<(), sqlx::Error>
+pub async fn record<'e, E>(
+    executor: E,
+    entry: &AuditEntry<'_>,
+    now: Timestamp,
+) -> Result<(), sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = Any>,
 {

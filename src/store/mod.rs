@@ -2,14 +2,18 @@
 //! (`$n` placeholders, BIGINT numbers, text keys), so one set of queries and one migration
 //! folder serve both backends.
 
+pub mod admin;
 pub mod audit;
 pub mod captchas;
 pub mod companies;
+pub mod deadlines;
 pub mod filters;
 pub mod outbox;
+pub mod panel;
 pub mod reference;
 pub mod requests;
 pub mod sessions;
+pub mod stats;
 pub mod throttle;
 pub mod tokens;
 pub mod transitions;
@@ -65,7 +69,10 @@ impl Db {
             .run(&pool)
             .await
             .context("applying the database migrations")?;
-        let db = Db { pool, sqlite: is_sqlite };
+        let db = Db {
+            pool,
+            sqlite: is_sqlite,
+        };
         reference::seed_once(&db)
             .await
             .context("seeding the reference data")?;

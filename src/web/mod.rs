@@ -177,7 +177,6 @@ pub fn router(state: AppState) -> Router {
             "/distribuidora/configuracion/respuesta/{kind}/eliminar",
             post(distributor_settings::remove),
         )
-        .route("/sec", get(home::regulator))
         .merge(regulator::routes())
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -232,7 +232,10 @@ pub struct RegulatorAdmin(pub User);
 impl FromRequestParts<AppState> for RegulatorAdmin {
     type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let user = with_profile(parts, Profile::Regulator)?;
         if user.regulator_role == Some(crate::domain::RegulatorRole::Administrator) {
             Ok(RegulatorAdmin(user))

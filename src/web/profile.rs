@@ -15,6 +15,7 @@ use super::session::{Flash, cookie_names, flash_cookie, set_cookie};
 use crate::clock::format_date;
 use crate::domain::password::{self, PasswordError};
 use crate::mail::messages;
+use crate::store::audit::{self, AuditEntry};
 use crate::store::users::User;
 use crate::store::{outbox, sessions, users};
 
@@ -111,6 +112,13 @@ pub async fn change_password(
         &state.settings.link("/recuperar"),
     )?;
     outbox::enqueue(&mut *tx, &email, &state.message_domain(), now).await?;
+    let entry = AuditEntry {
+        actor_id: Some(&user.id),
+        event: "password_changed",
+        target: None,
+        detail: None,
+    };
+    audit::record(&mut *tx, &entry, now).await?;
     tx.commit().await?;
     state.mail_wakeup.notify_one();
     tracing::info!(security.event = "password_changed", user.id = %user.id, "password changed");

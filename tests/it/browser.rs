@@ -370,29 +370,53 @@ async fn an_si_with_a_pdf_is_filed_and_found_in_the_inbox_in_chromium() {
 
 async fn login_in(client: &Client, base: &str, profile: &str, rut: &str) {
     client.goto(&format!("{base}/ingreso")).await.unwrap();
-    client.find(Locator::Id("perfil")).await.unwrap().select_by_value(profile).await.unwrap();
+    client
+        .find(Locator::Id("perfil"))
+        .await
+        .unwrap()
+        .select_by_value(profile)
+        .await
+        .unwrap();
     fill(client, "rut", rut).await;
     fill(client, "password", PASSWORD).await;
     click_button(client, "Entrar").await;
-    client.wait().for_element(Locator::Css(".user-menu")).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css(".user-menu"))
+        .await
+        .unwrap();
 }
 
 async fn logout(client: &Client) {
-    client.find(Locator::Css(".user-menu summary")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Css(".user-menu summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     click_button(client, "Cerrar sesión").await;
     client.wait().for_element(Locator::Id("rut")).await.unwrap();
 }
 
 async fn main_text(client: &Client) -> String {
-    client.find(Locator::Css("main")).await.unwrap().text().await.unwrap()
+    client
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payment_with_a_withheld_answer_from_request_to_download_in_chromium() {
     let Some(driver) = start().await else { return };
     let app = TestApp::spawn_served().await;
-    app.create_user("solicitante", "13470539-6", "ana@example.cl", None).await;
-    app.create_user("distribuidora", "12345678-5", "dx@enel.example", Some("EN")).await;
+    app.create_user("solicitante", "13470539-6", "ana@example.cl", None)
+        .await;
+    app.create_user("distribuidora", "12345678-5", "dx@enel.example", Some("EN"))
+        .await;
     let client = &driver.client;
     let base = app.base_url();
     let dir = tempfile::tempdir().unwrap();
@@ -408,28 +432,81 @@ async fn payment_with_a_withheld_answer_from_request_to_download_in_chromium() {
 
     // The applicant files an SI.
     login_in(client, &base, "applicant", "13.470.539-6").await;
-    client.goto(&format!("{base}/solicitudes/nueva/si")).await.unwrap();
-    client.find(Locator::Id("distributor_id")).await.unwrap().select_by_value(&distributor).await.unwrap();
-    client.find(Locator::Id("region")).await.unwrap().select_by_value("13").await.unwrap();
-    client.find(Locator::Id("comuna")).await.unwrap().select_by_value("13101").await.unwrap();
+    client
+        .goto(&format!("{base}/solicitudes/nueva/si"))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("distributor_id"))
+        .await
+        .unwrap()
+        .select_by_value(&distributor)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("region"))
+        .await
+        .unwrap()
+        .select_by_value("13")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("comuna"))
+        .await
+        .unwrap()
+        .select_by_value("13101")
+        .await
+        .unwrap();
     fill(client, "client_number", "777").await;
-    client.find(Locator::Id("form")).await.unwrap().send_keys(&form_pdf).await.unwrap();
+    client
+        .find(Locator::Id("form"))
+        .await
+        .unwrap()
+        .send_keys(&form_pdf)
+        .await
+        .unwrap();
     click_button(client, "Grabar").await;
-    client.wait().for_element(Locator::Css(".request-view")).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css(".request-view"))
+        .await
+        .unwrap();
     let request_url = client.current_url().await.unwrap().to_string();
     logout(client).await;
 
     // The company asks for a payment and attaches the answer, withheld until validation.
     login_in(client, &base, "distributor", "12.345.678-5").await;
     client.goto(&request_url).await.unwrap();
-    client.find(Locator::LinkText("Gestión de Pago")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::LinkText("Gestión de Pago"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     fill(client, "amount", "25.000").await;
     fill(client, "concept", "Estudio de conexión").await;
-    client.find(Locator::Id("method-voucher")).await.unwrap().click().await.unwrap();
-    client.find(Locator::Id("file")).await.unwrap().send_keys(&answer_pdf).await.unwrap();
+    client
+        .find(Locator::Id("method-voucher"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(&answer_pdf)
+        .await
+        .unwrap();
     screenshot(client, "payment-request").await;
     click_button(client, "Grabar").await;
-    client.wait().for_element(Locator::Css(".request-view")).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css(".request-view"))
+        .await
+        .unwrap();
     assert!(main_text(client).await.contains("Pendiente de Pago"));
     logout(client).await;
 
@@ -438,21 +515,53 @@ async fn payment_with_a_withheld_answer_from_request_to_download_in_chromium() {
     client.goto(&request_url).await.unwrap();
     let before = main_text(client).await;
     assert!(!before.contains("respuesta.pdf"), "{before}");
-    client.find(Locator::LinkText("Pagar")).await.unwrap().click().await.unwrap();
-    client.find(Locator::Id("method-voucher")).await.unwrap().click().await.unwrap();
-    client.find(Locator::Id("file")).await.unwrap().send_keys(&voucher_pdf).await.unwrap();
+    client
+        .find(Locator::LinkText("Pagar"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("method-voucher"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(&voucher_pdf)
+        .await
+        .unwrap();
     screenshot(client, "payment-pay").await;
     click_button(client, "Grabar").await;
-    client.wait().for_element(Locator::Css(".request-view")).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css(".request-view"))
+        .await
+        .unwrap();
     assert!(main_text(client).await.contains("Pendiente de Validación"));
     logout(client).await;
 
     // The company validates the proof.
     login_in(client, &base, "distributor", "12.345.678-5").await;
     client.goto(&request_url).await.unwrap();
-    client.find(Locator::LinkText("Gestión de Pago")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::LinkText("Gestión de Pago"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     click_button(client, "Validar pago").await;
-    client.wait().for_element(Locator::Css(".request-view")).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css(".request-view"))
+        .await
+        .unwrap();
     assert!(main_text(client).await.contains("Respondido"));
     logout(client).await;
 
@@ -460,12 +569,21 @@ async fn payment_with_a_withheld_answer_from_request_to_download_in_chromium() {
     login_in(client, &base, "applicant", "13.470.539-6").await;
     client.goto(&request_url).await.unwrap();
     let after = main_text(client).await;
-    assert!(after.contains("respuesta.pdf") && after.contains("Respondido"), "{after}");
+    assert!(
+        after.contains("respuesta.pdf") && after.contains("Respondido"),
+        "{after}"
+    );
     screenshot(client, "payment-answer-released").await;
-    let link = client.find(Locator::XPath("//li[span[text()='respuesta.pdf']]/a")).await.unwrap();
+    let link = client
+        .find(Locator::XPath("//li[span[text()='respuesta.pdf']]/a"))
+        .await
+        .unwrap();
     let href = link.attr("href").await.unwrap().unwrap();
     let id = request_url.rsplit('/').next().unwrap();
-    assert!(href.starts_with(&format!("/solicitudes/{id}/adjuntos/")), "{href}");
+    assert!(
+        href.starts_with(&format!("/solicitudes/{id}/adjuntos/")),
+        "{href}"
+    );
     // Fetched with the browser's own session, as a download.
     let fetched = client
         .execute_async(

@@ -318,7 +318,10 @@ async fn the_deadline_clock_pauses_while_the_applicant_owes_the_payment() {
     cycle.request_payment(false).await;
     // The applicant pays a week later: the 5 business days waited are given back.
     app.advance(SignedDuration::from_hours(24 * 7));
-    cycle.applicant.login("applicant", "13470539-6", PASSWORD).await;
+    cycle
+        .applicant
+        .login("applicant", "13470539-6", PASSWORD)
+        .await;
     cycle.pay().await.assert_redirect(&cycle.path(""));
     assert_eq!(due().await, "2025-03-25");
     let validation: String = sqlx::query_scalar("SELECT validation_due_on FROM requests")

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::crypto::token_hash;
 use crate::domain::{AccountStatus, Profile, Rut};
+use crate::store::audit::{self, AuditEntry};
 use crate::store::{sessions, throttle, users};
 use crate::web::AppState;
 use crate::web::client::ClientAddress;
@@ -136,6 +137,7 @@ pub async fn submit(
 
     let user = users::by_profile_rut(&state.db, profile, &rut).await?;
     let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let user_id = user.as_ref().map(|u| u.id.clone());
     let password_ok = super::verify_password(form.password.clone(), stored_hash).await?;
     let user = match user {
         Some(user) if password_ok => user,
@@ -147,6 +149,8 @@ pub async fn submit(
                 user.profile = profile.code(),
                 "wrong credentials"
             );
+            let keys = [account_key.as_str(), address_key.as_str()];
+            audit_failure(&state, user_id.as_deref(), profile, keys, now).await?;
             return render(
                 page,
                 &form,
@@ -183,6 +187,7 @@ pub async fn submit(
     }
     let token = sessions::create(state.db.pool(), &user.id, now).await?;
     tracing::info!(security.event = "login", user.id = %user.id, user.profile = profile.code(), "logged in");
+    audit_login(&state, &user.id, profile, now).await?;
     let target = safe_next(form.next.as_deref()).unwrap_or_else(|| profile.home_path().to_string());
     let names = cookie_names(&state.settings);
     let mut response = Redirect::to(&target).into_response();
@@ -196,6 +201,67 @@ pub async fn submit(
         set_cookie(&state.settings, names.csrf, crate::crypto::random_token()),
     );
     Ok(response)
+}
+
+async fn audit_login(
+    state: &AppState,
+    user_id: &str,
+    profile: Profile,
+    now: jiff::Timestamp,
+) -> AppResult<()> {
+    let detail = format!("Perfil {}", profile.label());
+    let entry = AuditEntry {
+        actor_id: Some(user_id),
+        event: "login",
+        target: None,
+        detail: Some(&detail),
+    };
+    audit::record(state.db.pool(), &entry, now).await?;
+    Ok(())
+}
+
+/// The audit trail's side of a wrong password: the account it was aimed at by id when it exists
+/// (never the typed RUT), and a lock-out when this failure was the one that reached a limit —
+/// the key was not blocked before it, or the attempt would have been refused earlier.
+async fn audit_failure(
+    state: &AppState,
+    target: Option<&str>,
+    profile: Profile,
+    [account_key, address_key]: [&str; 2],
+    now: jiff::Timestamp,
+) -> AppResult<()> {
+    let failed = format!("Perfil {}", profile.label());
+    let mut entry = AuditEntry {
+        actor_id: None,
+        event: "login_failed",
+        target,
+        detail: Some(&failed),
+    };
+    audit::record(state.db.pool(), &entry, now).await?;
+    let blocked = |key, limit| throttle::blocked_until(&state.db, key, limit, now);
+    let (limit, whose) = if blocked(account_key, throttle::PER_ACCOUNT).await?.is_some() {
+        (throttle::PER_ACCOUNT, "la cuenta")
+    } else if blocked(address_key, throttle::PER_ADDRESS).await?.is_some() {
+        (throttle::PER_ADDRESS, "la dirección de origen")
+    } else {
+        return Ok(());
+    };
+    tracing::warn!(
+        security.event = "lockout",
+        user.id = target.unwrap_or_default(),
+        user.profile = profile.code(),
+        "locked out"
+    );
+    let detail = format!(
+        "Perfil {}: {} intentos fallidos; {whose} queda bloqueada {} minutos",
+        profile.label(),
+        limit.failures,
+        limit.window.as_mins()
+    );
+    entry.event = "lockout";
+    entry.detail = Some(&detail);
+    audit::record(state.db.pool(), &entry, now).await?;
+    Ok(())
 }
 
 pub async fn logout(

@@ -9,6 +9,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::domain::password::{self, PasswordError};
+use crate::store::audit::{self, AuditEntry};
 use crate::store::tokens::{self, Purpose, TokenState};
 use crate::store::{sessions, users};
 use crate::web::AppState;
@@ -97,6 +98,13 @@ pub async fn submit(
     };
     users::set_password(&mut *tx, &user_id, &hash, now).await?;
     sessions::delete_all_for_user(&mut *tx, &user_id).await?;
+    let entry = AuditEntry {
+        actor_id: Some(&user_id),
+        event: "password_reset",
+        target: None,
+        detail: None,
+    };
+    audit::record(&mut *tx, &entry, now).await?;
     tx.commit().await?;
     tracing::info!(security.event = "password_reset", user.id = %user_id, "password set from a link");
     let mut response = Redirect::to("/ingreso").into_response();

@@ -9,6 +9,7 @@ pub mod compliance;
 pub mod export;
 pub mod messages;
 pub mod panel;
+pub mod reference_admin;
 
 use axum::Router;
 
@@ -23,4 +24,5 @@ pub fn routes() -> Router<AppState> {
         .merge(messages::routes())
         .merge(admin::routes())
         .merge(audit::routes())
+        .merge(reference_admin::routes())
 }

@@ -9,10 +9,10 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::viewer_of;
 use crate::clock::format_date_time;
-use crate::domain::Profile;
 use crate::domain::request::Status;
 use crate::domain::request::{AttachmentSlot, RequestKind, slots};
 use crate::domain::workflow::{Action, Context, decide};
+use crate::domain::{Profile, RegulatorRole};
 use crate::files::inspect::FileKind;
 use crate::store::requests::{self, Attachment, Event, RequestDetail};
 use crate::store::users::User;
@@ -206,6 +206,14 @@ fn actions(user: &User, request: &RequestDetail) -> Vec<ActionLink> {
         links.push(ActionLink {
             label: "Pagar",
             href: format!("/solicitudes/{id}/pagar"),
+        });
+    }
+    // Annulling is SEC's move, but only an administrador's: an auditor reads and exports.
+    let administrator = user.regulator_role == Some(RegulatorRole::Administrator);
+    if administrator && may(Action::Annul) {
+        links.push(ActionLink {
+            label: "Anular",
+            href: format!("/solicitudes/{id}/anular"),
         });
     }
     links
