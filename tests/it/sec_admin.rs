@@ -2,6 +2,7 @@
 
 mod access;
 mod companies;
+mod validation;
 
 use axum::http::StatusCode;
 use portal::domain::{Email, Profile, RegulatorRole, Rut, password};
@@ -85,14 +86,36 @@ pub(super) async fn new_distributor(admin: &Browser<'_>, number: u32, email: &st
     admin.post("/sec/admin/usuarios/nuevo", &fields).await
 }
 
+/// A Distribuidora user of Enel, logged in.
+pub(super) async fn enel_staff(app: &TestApp) -> Browser<'_> {
+    let rut = rut_for(15_000_000);
+    app.create_user("distribuidora", &rut, "dx@enel.example", Some("EN"))
+        .await;
+    let browser = app.browser();
+    browser
+        .login("distributor", &rut, PASSWORD)
+        .await
+        .assert_redirect("/distribuidora");
+    browser
+}
+
+/// Opens an e-mailed password link in a new browser and chooses [`NEW_PASSWORD`].
+async fn choose_password<'a>(app: &'a TestApp, link: &str) -> Browser<'a> {
+    assert!(link.starts_with("/clave/"), "{link}");
+    let holder = app.browser();
+    holder.get(link).await.assert_contains("Nueva contraseña");
+    let fields = [
+        ("password", NEW_PASSWORD),
+        ("password_confirmation", NEW_PASSWORD),
+    ];
+    holder.post(link, &fields).await.assert_redirect("/ingreso");
+    holder
+}
+
 #[tokio::test]
 async fn an_administrator_creates_a_distributor_user_who_sets_a_password_and_logs_in() {
     let app = TestApp::spawn().await;
     let admin = sec(&app, 11_111_111, RegulatorRole::Administrator).await;
-    let hub = admin.get("/sec/admin").await;
-    for href in ["usuarios", "empresas", "feriados", "plazos", "enlaces"] {
-        hub.assert_contains(&format!("href=\"/sec/admin/{href}\""));
-    }
     let created = new_distributor(&admin, 15_000_000, "dx@enel.example").await;
     let id = created_id(&created);
     let page = admin.get(created.location()).await;
@@ -107,17 +130,7 @@ async fn an_administrator_creates_a_distributor_user_who_sets_a_password_and_log
     assert_eq!(stored, (None, None));
 
     let link = app.link_in_last_email("dx@enel.example").await;
-    assert!(link.starts_with("/clave/"), "{link}");
-    let holder = app.browser();
-    holder.get(&link).await.assert_contains("Nueva contraseña");
-    let fields = [
-        ("password", NEW_PASSWORD),
-        ("password_confirmation", NEW_PASSWORD),
-    ];
-    holder
-        .post(&link, &fields)
-        .await
-        .assert_redirect("/ingreso");
+    let holder = choose_password(&app, &link).await;
     holder
         .login("distributor", &rut_for(15_000_000), NEW_PASSWORD)
         .await
@@ -164,61 +177,11 @@ async fn the_list_filters_by_profile_and_by_rut_name_or_email() {
 }
 
 #[tokio::test]
-async fn a_new_account_is_checked_field_by_field() {
-    let app = TestApp::spawn().await;
-    let admin = sec(&app, 11_111_111, RegulatorRole::Administrator).await;
-    admin.get("/sec/admin/usuarios/nuevo").await;
-    let missing = [
-        ("perfil", "distributor"),
-        ("distributor_id", "no-such-company"),
-        ("rut", "12.345.678-9"),
-        ("names", "Ana\r\nBcc: x"),
-        ("surnames", ""),
-        ("email", "no es correo"),
-    ];
-    let refused = admin.post("/sec/admin/usuarios/nuevo", &missing).await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    for message in [
-        "Seleccione la distribuidora de la cuenta.",
-        "El dígito verificador del RUT no es correcto.",
-        "El texto contiene caracteres no permitidos.",
-        "Este campo es obligatorio.",
-        "El correo electrónico no es válido.",
-    ] {
-        refused.assert_contains(message);
-    }
-    let sec_without_role = [
-        ("perfil", "regulator"),
-        ("role", "superusuario"),
-        ("rut", "12.345.678-5"),
-        ("names", "Ana"),
-        ("surnames", "Soto"),
-        ("email", "ana@sec.example"),
-    ];
-    let refused = admin
-        .post("/sec/admin/usuarios/nuevo", &sec_without_role)
-        .await;
-    refused.assert_contains("Seleccione el rol SEC de la cuenta.");
-    // The same profile and RUT twice: one account.
-    created_id(&new_distributor(&admin, 15_000_000, "dx@enel.example").await);
-    let twice = new_distributor(&admin, 15_000_000, "otro@enel.example").await;
-    assert_eq!(twice.status, StatusCode::UNPROCESSABLE_ENTITY);
-    twice.assert_contains("Ya existe una cuenta con este perfil y RUT.");
-    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 2);
-}
-
-#[tokio::test]
 async fn disabling_ends_the_sessions_and_blocks_login_until_enabled() {
     let app = TestApp::spawn().await;
     let admin = sec(&app, 11_111_111, RegulatorRole::Administrator).await;
     let rut = rut_for(15_000_000);
-    app.create_user("distribuidora", &rut, "dx@enel.example", Some("EN"))
-        .await;
-    let staff = app.browser();
-    staff
-        .login("distributor", &rut, PASSWORD)
-        .await
-        .assert_redirect("/distribuidora");
+    let staff = enel_staff(&app).await;
     let id = user_id(&app, "distributor", 15_000_000).await;
     let user = format!("{USERS}/{id}");
     admin
@@ -354,37 +317,4 @@ async fn edits_are_saved_and_a_demoted_administrator_is_refused_at_once() {
             .await
             .unwrap();
     assert_eq!(detail, "Administrador → Auditor");
-}
-
-#[tokio::test]
-async fn an_applicant_email_stays_unique_among_applicants() {
-    let app = TestApp::spawn().await;
-    let admin = sec(&app, 11_111_111, RegulatorRole::Administrator).await;
-    app.create_user("solicitante", &rut_for(13_470_539), "ana@example.cl", None)
-        .await;
-    app.create_user("solicitante", &rut_for(14_000_000), "luis@example.cl", None)
-        .await;
-    let luis = format!("{USERS}/{}", user_id(&app, "applicant", 14_000_000).await);
-    let fields = [
-        ("names", "Luis"),
-        ("surnames", "Soto"),
-        ("email", "ANA@example.cl"),
-    ];
-    let refused = admin.post(&luis, &fields).await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    refused.assert_contains("Otro Solicitante ya usa este correo electrónico.");
-    admin.get("/sec/admin/usuarios/nuevo").await;
-    let rut = rut_for(16_000_000);
-    let new_applicant = [
-        ("perfil", "applicant"),
-        ("rut", rut.as_str()),
-        ("names", "Eva"),
-        ("surnames", "Paz"),
-        ("email", "ana@example.cl"),
-    ];
-    let refused = admin
-        .post("/sec/admin/usuarios/nuevo", &new_applicant)
-        .await;
-    refused.assert_contains("Otro Solicitante ya usa este correo electrónico.");
-    assert!(audit_events(&app).await.is_empty());
 }

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use axum::http::StatusCode;
 use jiff::SignedDuration;
 use portal::domain::RegulatorRole;
+use portal::store::audit::{self, AuditEntry};
 
 use crate::sec_messages::sec_user;
 use crate::support::{Browser, PASSWORD, TestApp, rut_for};
@@ -179,6 +180,19 @@ async fn filters_by_event_and_by_day_in_chile_time() {
     let wrong = admin.get("/sec/auditoria?desde=ayer").await;
     wrong.assert_contains("Escriba la fecha como dd/mm/aaaa.");
     assert_eq!(total(&wrong.body), 4);
+    // An event this page has no label for yet is shown by its code rather than hidden.
+    let entry = AuditEntry {
+        actor_id: None,
+        event: "something_new",
+        target: Some("x"),
+        detail: None,
+    };
+    audit::record(app.state.db.pool(), &entry, app.now())
+        .await
+        .unwrap();
+    let new = admin.get("/sec/auditoria?evento=something_new").await;
+    assert_eq!(total(&new.body), 1);
+    new.assert_contains("<td data-event=\"something_new\">something_new</td>");
 }
 
 #[tokio::test]

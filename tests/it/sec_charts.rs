@@ -1,6 +1,8 @@
 //! The SEC console's "Gráficos" and "Cumplimiento de plazos" pages, against numbers worked out
 //! by hand from the business-day rules (DOMAIN.md, "Deadlines").
 
+use std::collections::HashMap;
+
 use axum::http::StatusCode;
 use jiff::Timestamp;
 
@@ -15,15 +17,15 @@ const SEC: u32 = 10_000_013;
 const COMPANIES: [(&str, u32); 2] = [("EN", 12_345_678), ("CO", 11_111_111)];
 
 async fn users(app: &TestApp) {
-    let applicant = rut_for(APPLICANT);
-    app.create_user("solicitante", &applicant, "ana@example.cl", None)
-        .await;
-    app.create_user("sec", &rut_for(SEC), "auditor@sec.example", None)
-        .await;
-    for (prefix, number) in COMPANIES {
-        let email = format!("dx@{prefix}.example");
-        app.create_user("distribuidora", &rut_for(number), &email, Some(prefix))
-            .await;
+    let accounts = [
+        ("solicitante", APPLICANT, "ana@example.cl", None),
+        ("sec", SEC, "auditor@sec.example", None),
+        ("distribuidora", COMPANIES[0].1, "dx@en.example", Some("EN")),
+        ("distribuidora", COMPANIES[1].1, "dx@co.example", Some("CO")),
+    ];
+    for (profile, number, email, company) in accounts {
+        let rut = rut_for(number);
+        app.create_user(profile, &rut, email, company).await;
     }
 }
 
@@ -96,41 +98,67 @@ async fn pay_and_validate(app: &TestApp, prefix: &str, id: &str) {
     response.assert_redirect(&format!("/solicitudes/{id}"));
 }
 
+/// What happens at an instant of a fixture. Requests are named by a letter.
+#[derive(Clone, Copy)]
+enum Step {
+    /// The applicant files a request: kind ("si", "mc", "nc"), company prefix, name.
+    File(&'static str, &'static str, &'static str),
+    /// The request's company answers it.
+    Answer(&'static str),
+    /// The request's company asks for a payment, which is its first response.
+    AskPayment(&'static str),
+    /// The applicant sends the proof of payment and the company validates it.
+    Pay(&'static str),
+}
+
+use Step::{Answer, AskPayment, File, Pay};
+
+/// Plays the steps in order, each at its instant (UTC); returns the requests' ids by name.
+async fn play(app: &TestApp, steps: &[(&str, Step)]) -> HashMap<&'static str, String> {
+    let (mut ids, mut companies) = (HashMap::new(), HashMap::new());
+    for (instant, step) in steps {
+        set_clock(app, instant);
+        match *step {
+            File(kind, prefix, name) => {
+                ids.insert(name, submit(app, kind, prefix).await);
+                companies.insert(name, prefix);
+            }
+            Answer(name) => answer(app, companies[name], &ids[name]).await,
+            AskPayment(name) => request_payment(app, companies[name], &ids[name]).await,
+            Pay(name) => pay_and_validate(app, companies[name], &ids[name]).await,
+        }
+    }
+    ids
+}
+
 /// The text of each cell of a row, joined with " | " (an empty cell at either end leaves a
 /// bare "|"): tags removed, spaces collapsed.
 fn cells(row: &str) -> String {
     let marked = row.replace("</td>", "\u{1}").replace("</th>", "\u{1}");
-    let mut plain = String::new();
-    let mut in_tag = false;
-    for c in marked.chars() {
-        match c {
-            '<' | '>' => in_tag = c == '<',
-            c if !in_tag => plain.push(c),
-            _ => {}
-        }
-    }
-    let mut cells: Vec<String> = plain
-        .split('\u{1}')
-        .map(|cell| cell.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect();
+    // Each piece after a '<' is a tag up to its '>', then text.
+    let text = |piece: &'_ str| {
+        piece
+            .split_once('>')
+            .map_or(piece, |(_, text)| text)
+            .to_string()
+    };
+    let plain: String = marked.split('<').map(text).collect();
+    let words = |cell: &str| cell.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut cells: Vec<String> = plain.split('\u{1}').map(words).collect();
     cells.pop(); // what follows the last cell
     cells.join(" | ").trim().to_string()
 }
 
 /// The rows (header, body and footer) of the first table after `marker`.
 fn table_after(html: &str, marker: &str) -> Vec<String> {
-    let start = html
-        .find(marker)
-        .unwrap_or_else(|| panic!("no {marker} in:\n{html}"));
+    let start = html.find(marker).expect(marker);
     let end = start + html[start..].find("</table>").unwrap();
     html[start..end].split("<tr").skip(1).map(cells).collect()
 }
 
 fn company_row(html: &str, id: &str) -> String {
     let marker = format!("<tr data-company=\"{id}\">");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no row {id} in:\n{html}"));
+    let start = html.find(&marker).expect(&marker);
     let end = start + html[start..].find("</tr>").unwrap();
     cells(&html[start..end])
 }
@@ -169,21 +197,24 @@ async fn the_charts_show_zeros_when_nothing_was_filed_and_only_to_sec() {
     compliance.assert_contains(EMPTY);
 }
 
+/// Tuesday 4 March 2025 and the two days after (Santiago on UTC-3).
+const MARCH: [(&str, Step); 6] = [
+    // 10:00 on the 4th in Santiago: three requests.
+    ("2025-03-04T13:00:00Z", File("si", "EN", "A")),
+    ("2025-03-04T13:00:00Z", File("si", "EN", "B")),
+    ("2025-03-04T13:00:00Z", File("mc", "EN", "C")),
+    // 02:30 UTC on the 5th is still 23:30 on the 4th in Santiago.
+    ("2025-03-05T02:30:00Z", File("si", "EN", "D")),
+    // Nothing on the 5th; an NC on Thursday 6th, and A answered.
+    ("2025-03-06T13:00:00Z", File("nc", "EN", "E")),
+    ("2025-03-06T13:00:00Z", Answer("A")),
+];
+
 #[tokio::test]
 async fn requests_are_counted_by_chile_day_and_by_status() {
     let app = TestApp::spawn().await;
     users(&app).await;
-    // Tuesday 4 March 2025, 10:00 in Santiago: three requests.
-    let first = submit(&app, "si", "EN").await;
-    submit(&app, "si", "EN").await;
-    submit(&app, "mc", "EN").await;
-    // 02:30 UTC on the 5th is still 23:30 on the 4th in Santiago (UTC-3).
-    set_clock(&app, "2025-03-05T02:30:00Z");
-    submit(&app, "si", "EN").await;
-    // Nothing on the 5th; one NC on Thursday 6th, and the first SI answered.
-    set_clock(&app, "2025-03-06T13:00:00Z");
-    submit(&app, "nc", "EN").await;
-    answer(&app, "EN", &first).await;
+    play(&app, &MARCH).await;
     let sec = login(&app, "regulator", SEC).await;
     let page = sec.get("/sec/graficos").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -193,13 +224,8 @@ async fn requests_are_counted_by_chile_day_and_by_status() {
     let days = table_after(&page.body, "<caption id=\"tabla-dia\">");
     assert_eq!(days.len(), 32);
     assert_eq!(days[1], "05/02/2025 | 0");
-    let last = [
-        "04/03/2025 | 4",
-        "05/03/2025 | 0",
-        "06/03/2025 | 1",
-        "Total | 5",
-    ];
-    assert_eq!(days[28..], last);
+    let last = "04/03/2025 | 4, 05/03/2025 | 0, 06/03/2025 | 1, Total | 5";
+    assert_eq!(days[28..].join(", "), last);
     let statuses = table_after(&page.body, "<caption>Solicitudes por estado");
     let expected = [
         "Estado | Solicitudes | %",
@@ -216,9 +242,8 @@ async fn requests_are_counted_by_chile_day_and_by_status() {
     ];
     assert_eq!(statuses, expected);
     // A period of its own, in the URL.
-    let narrow = sec
-        .get("/sec/graficos?desde=2025-03-05&hasta=2025-03-06")
-        .await;
+    let path = "/sec/graficos?desde=2025-03-05&hasta=2025-03-06";
+    let narrow = sec.get(path).await;
     let days = table_after(&narrow.body, "<caption id=\"tabla-dia\">");
     assert_eq!(days[1..], ["05/03/2025 | 0", "06/03/2025 | 1", "Total | 1"]);
     narrow.assert_contains("value=\"2025-03-05\"");
@@ -243,10 +268,8 @@ async fn a_reversed_or_too_long_period_is_refused_beside_its_fields() {
             assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
             let shown = field_error(&page.body, field).unwrap_or_else(|| panic!("{query}"));
             assert_eq!(shown, message);
-            assert!(
-                !page.body.contains("<table"),
-                "no figures for {path}?{query}"
-            );
+            let figures = page.body.contains("<table");
+            assert!(!figures, "no figures for {path}?{query}");
         }
     }
 }
@@ -278,110 +301,89 @@ async fn due_on(app: &TestApp, id: &str) -> String {
         .unwrap()
 }
 
-/// April 2025 (Santiago on UTC-4; 10:00 there is 14:00 UTC), over Viernes Santo (18 April),
+/// April 2025 (Santiago on UTC-4: 10:00 there is 14:00 UTC), over Viernes Santo (18 April),
 /// 1 May and a payment that stopped the clock for a week. SI has 10 business days, NC 20.
+const APRIL: [(&str, Step); 13] = [
+    // Thursday 17: A and B (SI, due Monday 5 May) and E (MC, no deadline) at Enel Distribución.
+    ("2025-04-17T14:00:00Z", File("si", "EN", "A")),
+    ("2025-04-17T14:00:00Z", File("si", "EN", "B")),
+    ("2025-04-17T14:00:00Z", File("mc", "EN", "E")),
+    // Monday 21: B answered with a payment request (1 business day: the 21st).
+    ("2025-04-21T14:00:00Z", AskPayment("B")),
+    // Tuesday 22: C (SI, due 7 May) is never answered. At Enel Colina, F (SI) and G (NC,
+    // answered on receipt: 0 days). A answered (21 and 22: 2 days).
+    ("2025-04-22T14:00:00Z", File("si", "EN", "C")),
+    ("2025-04-22T14:00:00Z", File("si", "CO", "F")),
+    ("2025-04-22T14:00:00Z", File("nc", "CO", "G")),
+    ("2025-04-22T15:00:00Z", Answer("A")),
+    // Wednesday 23: D (SI, due Thursday 8 May); F answered (1 day).
+    ("2025-04-23T14:00:00Z", File("si", "EN", "D")),
+    ("2025-04-23T14:00:00Z", Answer("F")),
+    // Thursday 24: E answered (21 to 24: 4 days).
+    ("2025-04-24T14:00:00Z", Answer("E")),
+    // Monday 28: B paid and validated. 22 to 28 April are given back, so B's answer, still
+    // owed, is due Monday 12 May instead of 5 May.
+    ("2025-04-28T14:00:00Z", Pay("B")),
+    // Friday 9 May: D answered a day late (24 April to 9 May: 11 days).
+    ("2025-05-09T14:00:00Z", Answer("D")),
+];
+
 #[tokio::test]
 async fn compliance_per_company_matches_the_hand_computed_figures() {
     let app = TestApp::spawn().await;
     users(&app).await;
     publish_standard_nc(&app, "CO").await;
-    // Thursday 17 April: A and B (SI, due Monday 5 May) and E (MC, no deadline) at Enel
-    // Distribución.
-    set_clock(&app, "2025-04-17T14:00:00Z");
-    let a = submit(&app, "si", "EN").await;
-    let b = submit(&app, "si", "EN").await;
-    let e = submit(&app, "mc", "EN").await;
-    // 18 April and 1 May skipped.
-    assert_eq!(due_on(&app, &a).await, "2025-05-05");
-    // Monday 21: B answered with a payment request (1 business day: the 21st).
-    set_clock(&app, "2025-04-21T14:00:00Z");
-    request_payment(&app, "EN", &b).await;
-    // Tuesday 22: C (SI, due 7 May) is never answered; A answered (21 and 22: 2 days).
-    // At Enel Colina, F (SI) and G (NC, answered on receipt: 0 days).
-    set_clock(&app, "2025-04-22T14:00:00Z");
-    let c = submit(&app, "si", "EN").await;
-    let f = submit(&app, "si", "CO").await;
-    submit(&app, "nc", "CO").await;
-    set_clock(&app, "2025-04-22T15:00:00Z");
-    answer(&app, "EN", &a).await;
-    // Wednesday 23: D (SI, due Thursday 8 May); F answered (1 day).
-    set_clock(&app, "2025-04-23T14:00:00Z");
-    let d = submit(&app, "si", "EN").await;
-    answer(&app, "CO", &f).await;
-    // Thursday 24: E answered (21 to 24: 4 days).
-    set_clock(&app, "2025-04-24T14:00:00Z");
-    answer(&app, "EN", &e).await;
-    // Monday 28: B paid and validated; 22 to 28 April are given back, so B's answer, still
-    // owed, is due Monday 12 May instead of 5 May.
-    set_clock(&app, "2025-04-28T14:00:00Z");
-    pay_and_validate(&app, "EN", &b).await;
-    assert_eq!(due_on(&app, &b).await, "2025-05-12");
-    assert_eq!(due_on(&app, &c).await, "2025-05-07");
-    assert_eq!(due_on(&app, &d).await, "2025-05-08");
-    // Friday 9 May: D answered a day late (24 April to 9 May: 11 days).
-    set_clock(&app, "2025-05-09T14:00:00Z");
-    answer(&app, "EN", &d).await;
-
+    let ids = play(&app, &APRIL).await;
+    // A's due date skips the holidays; B's also gives back the week of the payment.
+    for (name, due) in [("A", "2025-05-05"), ("B", "2025-05-12")] {
+        assert_eq!(due_on(&app, &ids[name]).await, due, "{name}");
+    }
     set_clock(&app, "2025-05-09T16:00:00Z");
     let sec = login(&app, "regulator", SEC).await;
-    let page = sec
-        .get("/sec/cumplimiento?desde=2025-04-01&hasta=2025-04-30")
-        .await;
+    let april = "/sec/cumplimiento?desde=2025-04-01&hasta=2025-04-30";
+    let page = sec.get(april).await;
     assert_eq!(page.status, StatusCode::OK);
     let (colina, _, _) = place(&app, "CO").await;
     let (enel, _, _) = place(&app, "EN").await;
     // Enel: 5 received; A, B, D, E answered; on time A and B of A, B, D (E has no deadline);
     // overdue C only (B's deadline moved past today); days 1, 2, 4, 11: median 3.
-    // Colina: F and G on time; days 0 and 1: median 0,5.
-    // Total: days 0, 1, 1, 2, 4, 11: median 1,5.
-    assert_eq!(
-        company_row(&page.body, &colina),
-        "1 | Enel Colina | 2 | 2 | 100 % (2 de 2) | 0 | 0,5"
-    );
-    assert_eq!(
-        company_row(&page.body, &enel),
-        "2 | Enel Distribución | 5 | 4 | 66,7 % (2 de 3) | 1 | 3"
-    );
-    assert_eq!(
-        company_row(&page.body, "total"),
-        "| Total | 7 | 6 | 80 % (4 de 5) | 1 | 1,5"
-    );
+    // Colina: F and G on time; days 0 and 1: median 0,5. Total: days 0, 1, 1, 2, 4, 11.
+    let row = |key: &str| company_row(&page.body, key);
+    let colina_row = "1 | Enel Colina | 2 | 2 | 100 % (2 de 2) | 0 | 0,5";
+    assert_eq!(row(&colina), colina_row);
+    let enel_row = "2 | Enel Distribución | 5 | 4 | 66,7 % (2 de 3) | 1 | 3";
+    assert_eq!(row(&enel), enel_row);
+    assert_eq!(row("total"), "| Total | 7 | 6 | 80 % (4 de 5) | 1 | 1,5");
     // The panel link lists what was counted: the company's overdue requests of the period.
     let link = format!("/sec?empresa={enel}&#38;vencidas=1&#38;envio_desde=2025-04-01");
     page.assert_contains(&format!("href=\"{link}&#38;envio_hasta=2025-04-30\""));
     page.assert_contains("<svg role=\"img\" aria-labelledby=\"grafico-cumplimiento\"");
-    // SI only: Enel's D, A, B take 11, 2 and 1 days; the total adds Colina's F (1 day).
-    let si = sec
-        .get("/sec/cumplimiento?desde=2025-04-01&hasta=2025-04-30&tipo=SI")
-        .await;
-    assert_eq!(
-        company_row(&si.body, &enel),
-        "2 | Enel Distribución | 4 | 3 | 66,7 % (2 de 3) | 1 | 2"
-    );
-    assert_eq!(
-        company_row(&si.body, "total"),
-        "| Total | 5 | 4 | 75 % (3 de 4) | 1 | 1,5"
-    );
+    // SI only: Enel's A, B, D take 2, 1 and 11 days; the total adds Colina's F (1 day).
+    let si = sec.get(&format!("{april}&tipo=SI")).await;
+    let row = "2 | Enel Distribución | 4 | 3 | 66,7 % (2 de 3) | 1 | 2";
+    assert_eq!(company_row(&si.body, &enel), row);
+    let total = "| Total | 5 | 4 | 75 % (3 de 4) | 1 | 1,5";
+    assert_eq!(company_row(&si.body, "total"), total);
     si.assert_contains("<option value=\"SI\" selected>");
-    si.assert_contains(&format!(
-        "href=\"{link}&#38;envio_hasta=2025-04-30&#38;tipo=SI\""
-    ));
+    let si_link = format!("href=\"{link}&#38;envio_hasta=2025-04-30&#38;tipo=SI\"");
+    si.assert_contains(&si_link);
 }
 
 /// From Tuesday 4 March 2025 (no holidays in March): an SI is due Tuesday 18 March.
+const LATE: [(&str, Step); 6] = [
+    ("2025-03-04T13:00:00Z", File("si", "EN", "late")),
+    ("2025-03-04T13:00:00Z", File("si", "EN", "on the day")),
+    ("2025-03-04T13:00:00Z", File("mc", "EN", "mc")),
+    ("2025-03-05T13:00:00Z", Answer("mc")),
+    ("2025-03-18T13:00:00Z", Answer("on the day")),
+    ("2025-03-19T13:00:00Z", Answer("late")),
+];
+
 #[tokio::test]
 async fn a_late_answer_is_not_on_time_and_an_mc_is_left_out() {
     let app = TestApp::spawn().await;
     users(&app).await;
-    let late = submit(&app, "si", "EN").await;
-    let on_the_day = submit(&app, "si", "EN").await;
-    let mc = submit(&app, "mc", "EN").await;
-    set_clock(&app, "2025-03-05T13:00:00Z");
-    answer(&app, "EN", &mc).await;
-    set_clock(&app, "2025-03-18T13:00:00Z");
-    answer(&app, "EN", &on_the_day).await;
-    set_clock(&app, "2025-03-19T13:00:00Z");
-    answer(&app, "EN", &late).await;
+    play(&app, &LATE).await;
     let sec = login(&app, "regulator", SEC).await;
     let (enel, _, _) = place(&app, "EN").await;
     // One of the two SIs on time: 50 %, not 2 of 3; days 1, 10 and 11: median 10.
@@ -389,9 +391,7 @@ async fn a_late_answer_is_not_on_time_and_an_mc_is_left_out() {
     let expected = "1 | Enel Distribución | 3 | 3 | 50 % (1 de 2) | 0 | 10";
     assert_eq!(company_row(&page.body, &enel), expected);
     let only_mc = sec.get("/sec/cumplimiento?tipo=MC").await;
-    assert_eq!(
-        company_row(&only_mc.body, &enel),
-        "1 | Enel Distribución | 1 | 1 | — | 0 | 1"
-    );
+    let expected = "1 | Enel Distribución | 1 | 1 | — | 0 | 1";
+    assert_eq!(company_row(&only_mc.body, &enel), expected);
     assert!(!only_mc.body.contains("<svg"), "no on-time share to draw");
 }

@@ -33,6 +33,13 @@ fn row(html: &str, folio: &str) -> String {
     html[start..end].to_string()
 }
 
+/// The "A tiempo" cell of a folio's row.
+fn on_time(html: &str, folio: &str) -> String {
+    let row = row(html, folio);
+    let start = row.find("<td class=\"days-left\">").unwrap() + 22;
+    row[start..].split('<').next().unwrap().to_string()
+}
+
 async fn company_id(app: &TestApp, prefix: &str) -> String {
     place(app, prefix).await.0
 }
@@ -68,55 +75,85 @@ async fn four_requests(app: &TestApp) -> Vec<String> {
     vec![en1, en2, cg3, en4]
 }
 
+/// (query, the folios listed in order); `{EN}` and `{CG}` stand for the companies' ids.
+type Cases = [(&'static str, &'static str)];
+
+const FILTERS: &Cases = &[
+    ("", "EN4 EN2 EN1 CG3"),
+    ("folio=en", "EN4 EN2 EN1"),
+    ("folio=+cg3+", "CG3"),
+    ("folio=%25", ""),
+    ("cliente=111-1", "EN4 EN1"),
+    ("cliente=F-9", "EN2"),
+    ("tipo=SI", "EN1 CG3"),
+    ("estado=answered", "EN1"),
+    ("empresa={CG}", "CG3"),
+    ("region=05", "CG3"),
+    ("region=13", "EN4 EN2 EN1"),
+    ("envio_hasta=2025-02-28", "CG3"),
+    ("envio_desde=2025-03-04", "EN4 EN2 EN1"),
+    ("envio_desde=21/02/2025&envio_hasta=2025-03-03", ""),
+    (
+        "respuesta_desde=2025-03-06&respuesta_hasta=06/03/2025",
+        "EN1",
+    ),
+    ("respuesta_desde=2025-03-07", ""),
+    ("tipo=SI&empresa={EN}", "EN1"),
+    ("folio=EN&cliente=111-1&tipo=MC", "EN4"),
+    (
+        "region=13&estado=pending_answer&envio_desde=2025-03-01",
+        "EN2",
+    ),
+];
+
+/// Empty N° Solicitud last in both directions; equal values in the order of creation.
+const SORTS: &Cases = &[
+    ("orden=solicitud&dir=asc", "EN2 EN1 CG3 EN4"),
+    ("orden=solicitud&dir=desc", "EN1 EN2 EN4 CG3"),
+    ("orden=empresa&dir=asc", "CG3 EN1 EN2 EN4"),
+    ("orden=empresa&dir=desc", "EN4 EN2 EN1 CG3"),
+    ("orden=folio&dir=asc", "EN1 EN2 CG3 EN4"),
+    ("orden=estado&dir=asc", "EN4 EN2 CG3 EN1"),
+    ("orden=estado&dir=desc", "EN1 CG3 EN2 EN4"),
+];
+
+/// Nothing typed in the URL reaches the SQL: an unknown column or direction falls back to the
+/// default, a quote in a filter is a character to look for.
+const HOSTILE: &Cases = &[
+    (
+        "orden=r.id%3B%20DROP%20TABLE%20requests&dir=asc",
+        "EN4 EN2 EN1 CG3",
+    ),
+    ("orden=folio_number&dir=asc", "EN4 EN2 EN1 CG3"),
+    ("orden=envio&dir=desc%3B--", "EN4 EN2 EN1 CG3"),
+    ("folio=%27%20OR%201%3D1%20--", ""),
+    ("empresa=x%27%20OR%20%271%27%3D%271", ""),
+    ("cliente=111-1%27--&region=13%27%20OR%20%271", ""),
+    (
+        "estado=answered%27%20OR%20%271%27%3D%271",
+        "EN4 EN2 EN1 CG3",
+    ),
+];
+
+async fn assert_lists(app: &TestApp, sec: &Browser<'_>, cases: &Cases) {
+    let (en, cg) = (company_id(app, "EN").await, company_id(app, "CG").await);
+    for (query, expected) in cases {
+        let path = format!("/sec?{query}")
+            .replace("{EN}", &en)
+            .replace("{CG}", &cg);
+        let expected: Vec<&str> = expected.split_whitespace().collect();
+        assert_eq!(listed(sec, &path).await, expected, "{query}");
+    }
+}
+
 #[tokio::test]
 async fn each_filter_narrows_the_panel_and_they_combine() {
     let app = TestApp::spawn().await;
     let ids = four_requests(&app).await;
     let sec = sec_user(&app, 10_000_001, RegulatorRole::Administrator).await;
+    assert_lists(&app, &sec, FILTERS).await;
     let page = sec.get("/sec").await;
-    assert_eq!(
-        folios(&page.body),
-        ["EN4", "EN2", "EN1", "CG3"],
-        "newest first"
-    );
     page.assert_contains(&format!("<a href=\"/solicitudes/{}\">EN1</a>", ids[0]));
-    let (en, cg) = (company_id(&app, "EN").await, company_id(&app, "CG").await);
-    let cases: Vec<(String, Vec<&str>)> = vec![
-        ("folio=en".into(), vec!["EN4", "EN2", "EN1"]),
-        ("folio=+cg3+".into(), vec!["CG3"]),
-        ("folio=%25".into(), vec![]),
-        ("cliente=111-1".into(), vec!["EN4", "EN1"]),
-        ("cliente=F-9".into(), vec!["EN2"]),
-        ("tipo=SI".into(), vec!["EN1", "CG3"]),
-        ("estado=answered".into(), vec!["EN1"]),
-        (format!("empresa={cg}"), vec!["CG3"]),
-        ("region=05".into(), vec!["CG3"]),
-        ("region=13".into(), vec!["EN4", "EN2", "EN1"]),
-        ("envio_hasta=2025-02-28".into(), vec!["CG3"]),
-        ("envio_desde=2025-03-04".into(), vec!["EN4", "EN2", "EN1"]),
-        (
-            "envio_desde=21/02/2025&envio_hasta=2025-03-03".into(),
-            vec![],
-        ),
-        (
-            "respuesta_desde=2025-03-06&respuesta_hasta=06/03/2025".into(),
-            vec!["EN1"],
-        ),
-        ("respuesta_desde=2025-03-07".into(), vec![]),
-        (format!("tipo=SI&empresa={en}"), vec!["EN1"]),
-        ("folio=EN&cliente=111-1&tipo=MC".into(), vec!["EN4"]),
-        (
-            "region=13&estado=pending_answer&envio_desde=2025-03-01".into(),
-            vec!["EN2"],
-        ),
-    ];
-    for (query, expected) in cases {
-        assert_eq!(
-            listed(&sec, &format!("/sec?{query}")).await,
-            expected,
-            "{query}"
-        );
-    }
     let filtered = sec.get("/sec?tipo=SI&envio_hasta=ayer").await;
     filtered.assert_contains("Ingrese una fecha válida, por ejemplo 2025-03-31.");
     assert_eq!(
@@ -137,60 +174,18 @@ async fn the_panel_sorts_by_any_column_both_ways_and_ignores_the_unknown() {
     let app = TestApp::spawn().await;
     four_requests(&app).await;
     let sec = sec_user(&app, 10_000_001, RegulatorRole::Auditor).await;
-    let by = |query: &'static str| listed(&sec, query);
-    // Empty N° Solicitud last in both directions, ties in the order of creation.
-    let ascending = by("/sec?orden=solicitud&dir=asc").await;
-    assert_eq!(ascending, ["EN2", "EN1", "CG3", "EN4"]);
-    assert_eq!(
-        by("/sec?orden=solicitud&dir=desc").await,
-        ["EN1", "EN2", "EN4", "CG3"]
-    );
-    assert_eq!(
-        by("/sec?orden=empresa&dir=asc").await,
-        ["CG3", "EN1", "EN2", "EN4"]
-    );
-    assert_eq!(
-        by("/sec?orden=empresa&dir=desc").await,
-        ["EN4", "EN2", "EN1", "CG3"]
-    );
-    assert_eq!(
-        by("/sec?orden=folio&dir=asc").await,
-        ["EN1", "EN2", "CG3", "EN4"]
-    );
-    assert_eq!(
-        by("/sec?orden=estado&dir=asc").await,
-        ["EN4", "EN2", "CG3", "EN1"]
-    );
+    assert_lists(&app, &sec, SORTS).await;
+    assert_lists(&app, &sec, HOSTILE).await;
+    assert_eq!(app.rows("requests").await, 4);
     let page = sec.get("/sec?tipo=SI&orden=empresa&dir=asc").await;
     let html = unescaped(&page.body);
-    assert!(html.contains("<th scope=\"col\" aria-sort=\"ascending\"><a href=\"/sec?tipo=SI&orden=empresa&dir=desc\">Empresa Distribuidora ▲</a>"), "{html}");
+    let heading = concat!(
+        "<th scope=\"col\" aria-sort=\"ascending\">",
+        "<a href=\"/sec?tipo=SI&orden=empresa&dir=desc\">Empresa Distribuidora ▲</a>"
+    );
+    assert!(html.contains(heading), "{html}");
     assert!(html.contains("href=\"/sec?tipo=SI&orden=folio&dir=asc\""));
     page.assert_contains("<input type=\"hidden\" name=\"orden\" value=\"empresa\">");
-    // Nothing typed in the URL reaches the SQL: unknown columns fall back to the default.
-    let default = ["EN4", "EN2", "EN1", "CG3"];
-    let hostile = [
-        "/sec?orden=r.id%3B%20DROP%20TABLE%20requests&dir=asc",
-        "/sec?orden=folio_number&dir=asc",
-        "/sec?orden=envio&dir=desc%3B--",
-    ];
-    for path in hostile {
-        assert_eq!(by(path).await, default, "{path}");
-    }
-    let injections = [
-        "/sec?folio=%27%20OR%201%3D1%20--",
-        "/sec?empresa=x%27%20OR%20%271%27%3D%271",
-        "/sec?cliente=111-1%27--&region=13%27%20OR%20%271",
-        "/sec?estado=answered%27%20OR%20%271%27%3D%271",
-    ];
-    for path in injections {
-        let expected: &[&str] = if path.contains("estado") {
-            &default
-        } else {
-            &[]
-        };
-        assert_eq!(by(path).await, expected, "{path}");
-    }
-    assert_eq!(app.rows("requests").await, 4);
 }
 
 #[tokio::test]
@@ -219,20 +214,16 @@ async fn overdue_requests_are_marked_and_filtered_as_the_compliance_page_links()
     app.advance(SignedDuration::from_hours(16 * 24));
     let sec = sec_user(&app, 10_000_002, RegulatorRole::Auditor).await;
     let later = sec.get("/sec").await.body;
-    let on_time = |folio: &str| {
-        let row = row(&later, folio);
-        let start = row.find("<td class=\"days-left\">").unwrap() + 22;
-        row[start..].split('<').next().unwrap().to_string()
-    };
-    let states: Vec<String> = ["EN1", "EN2", "EN3", "CG4", "CG5"].map(on_time).to_vec();
+    let states = ["EN1", "EN2", "EN3", "CG4", "CG5"].map(|folio| on_time(&later, folio));
     assert_eq!(states, ["Vencida", "Pendiente", "—", "No", "Pendiente"]);
     assert!(later.contains("<tr class=\"overdue\" data-folio=\"EN1\">"));
-    assert_eq!(listed(&sec, "/sec?vencidas=1").await, ["EN1"]);
-    let (en, cg) = (company_id(&app, "EN").await, company_id(&app, "CG").await);
-    let from_compliance = format!("/sec?empresa={en}&vencidas=1");
-    assert_eq!(listed(&sec, &from_compliance).await, ["EN1"]);
-    let none = format!("/sec?empresa={cg}&vencidas=1");
-    assert_eq!(listed(&sec, &none).await, Vec::<String>::new());
+    let overdue: &Cases = &[
+        ("vencidas=1", "EN1"),
+        ("empresa={EN}&vencidas=1", "EN1"),
+        ("empresa={CG}&vencidas=1", ""),
+    ];
+    assert_lists(&app, &sec, overdue).await;
+    let from_compliance = format!("/sec?empresa={}&vencidas=1", company_id(&app, "EN").await);
     let page = sec.get(&from_compliance).await;
     page.assert_contains("name=\"vencidas\" type=\"checkbox\" value=\"1\" checked");
 }

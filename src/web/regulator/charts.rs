@@ -172,21 +172,21 @@ pub(super) fn last_bar(bars: usize) -> u32 {
 /// Text of the axes, large enough to read once the SVG is scaled to the page's column.
 pub(super) const AXIS_FONT: (&str, u32) = ("sans-serif", 18);
 
-/// One bar per day; at least one request in the period.
-fn daily_bars(days: &[(Date, i64)]) -> anyhow::Result<String> {
-    let top = days
-        .iter()
-        .map(|(_, count)| *count)
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let label = |value: &SegmentValue<u32>| match value {
+/// The label of a day's bar: `dd/mm`.
+fn day_label(days: &[(Date, i64)], value: &SegmentValue<u32>) -> String {
+    match value {
         SegmentValue::CenterOf(index) | SegmentValue::Exact(index) => days
             .get(*index as usize)
             .map(|(day, _)| day.strftime("%d/%m").to_string())
             .unwrap_or_default(),
         SegmentValue::Last => String::new(),
-    };
+    }
+}
+
+/// One bar per day; at least one request in the period.
+fn daily_bars(days: &[(Date, i64)]) -> anyhow::Result<String> {
+    let top = days.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
+    let label = |value: &SegmentValue<u32>| day_label(days, value);
     svg((760, 340), "grafico-dia", |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(16)

@@ -276,13 +276,17 @@ fn results(report: ComplianceReport, period: Period, kind: Option<RequestKind>) 
     }
 }
 
+/// A company's bar is labelled with its N° in the table.
+fn company_number(value: &SegmentValue<u32>) -> String {
+    match value {
+        SegmentValue::CenterOf(index) | SegmentValue::Exact(index) => format!("{}", index + 1),
+        SegmentValue::Last => String::new(),
+    }
+}
+
 /// One bar per company, numbered as in the table: company names are edited in the portal, and
 /// the chart holds only numbers (see `charts`). A company without answers due gets no bar.
 fn share_bars(shares: &[Option<f64>]) -> anyhow::Result<String> {
-    let label = |value: &SegmentValue<u32>| match value {
-        SegmentValue::CenterOf(index) | SegmentValue::Exact(index) => format!("{}", index + 1),
-        SegmentValue::Last => String::new(),
-    };
     svg((760, 340), "grafico-cumplimiento", |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(16)
@@ -297,7 +301,7 @@ fn share_bars(shares: &[Option<f64>]) -> anyhow::Result<String> {
             .label_style(AXIS_FONT)
             .axis_desc_style(AXIS_FONT)
             .x_labels(shares.len().min(40))
-            .x_label_formatter(&label)
+            .x_label_formatter(&company_number)
             .y_labels(11)
             .y_label_formatter(&|v: &f64| format!("{v:.0} %"))
             .y_desc("Respondidas a tiempo")

@@ -5,21 +5,43 @@ use portal::domain::RegulatorRole;
 
 use crate::distributor_inbox::{company_user, file, set};
 use crate::sec_messages::sec_user;
-use crate::support::{TestApp, field_error, pdf};
+use crate::support::{Browser, TestApp, field_error, pdf};
 
 const REFUSED: &str = "La solicitud está anulada: solo puede consultarse.";
 const ANNULMENTS: &str = "SELECT COUNT(*) FROM request_events WHERE action = 'annul'";
 const ANSWERS: &str = "SELECT COUNT(*) FROM request_events WHERE action = 'answer'";
 const AUDITED: &str = "SELECT COUNT(*) FROM audit_log WHERE event = 'request_annulled'";
 
-#[tokio::test]
-async fn annulling_needs_a_comment_is_recorded_e_mailed_and_final() {
-    let app = TestApp::spawn().await;
-    let company = company_user(&app, "EN", 1_000_001).await;
+struct Setup<'a> {
+    company: Browser<'a>,
+    applicant: Browser<'a>,
+    admin: Browser<'a>,
+    id: String,
+    folio: String,
+}
+
+/// An SI to Enel with an additional e-mail, a user of Enel and a SEC administrador.
+async fn setup(app: &TestApp) -> Setup<'_> {
+    let company = company_user(app, "EN", 1_000_001).await;
     let applicant = app.applicant(2_000_001).await;
     let (id, folio) = file(&applicant, "si", "EN", "111-1").await;
-    set(&app, &id, "additional_email", "otro@example.cl").await;
-    let admin = sec_user(&app, 10_000_001, RegulatorRole::Administrator).await;
+    set(app, &id, "additional_email", "otro@example.cl").await;
+    let admin = sec_user(app, 10_000_001, RegulatorRole::Administrator).await;
+    Setup {
+        company,
+        applicant,
+        admin,
+        id,
+        folio,
+    }
+}
+
+#[tokio::test]
+async fn the_annul_form_needs_a_comment_of_at_most_1000_characters() {
+    let app = TestApp::spawn().await;
+    let Setup {
+        admin, id, folio, ..
+    } = setup(&app).await;
     let path = format!("/solicitudes/{id}/anular");
     let view = admin.get(&format!("/solicitudes/{id}")).await;
     view.assert_contains(&format!("href=\"{path}\">Anular</a>"));
@@ -33,30 +55,26 @@ async fn annulling_needs_a_comment_is_recorded_e_mailed_and_final() {
     }
     let empty = admin.post(&path, &[("comment", "  \r\n ")]).await;
     assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let message = field_error(&empty.body, "comment");
-    assert_eq!(
-        message.as_deref(),
-        Some("Escriba el motivo de la anulación.")
-    );
+    let message = field_error(&empty.body, "comment").unwrap();
+    assert_eq!(message, "Escriba el motivo de la anulación.");
     let long = admin.post(&path, &[("comment", &"x".repeat(1_001))]).await;
     assert_eq!(long.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        field_error(&long.body, "comment")
-            .unwrap()
-            .contains("1.000")
-    );
+    let message = field_error(&long.body, "comment").unwrap();
+    assert_eq!(message, "Use como máximo 1.000 caracteres (tiene 1001).");
     assert_eq!(app.count(AUDITED).await, 0);
+    assert_eq!(app.count(ANNULMENTS).await, 0);
+}
 
+#[tokio::test]
+async fn an_annulment_is_recorded_e_mailed_and_final() {
+    let app = TestApp::spawn().await;
+    let setup = setup(&app).await;
+    let (id, folio) = (&setup.id, &setup.folio);
     let comment = "Solicitud duplicada: se tramita con otro folio.";
-    let done = admin.post(&path, &[("comment", comment)]).await;
+    let path = format!("/solicitudes/{id}/anular");
+    let done = setup.admin.post(&path, &[("comment", comment)]).await;
     done.assert_redirect(&format!("/solicitudes/{id}"));
-    let status: String = sqlx::query_scalar("SELECT status FROM requests WHERE id = $1")
-        .bind(&id)
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap();
-    assert_eq!(status, "annulled");
-    let history = admin.get(&format!("/solicitudes/{id}")).await;
+    let history = setup.admin.get(&format!("/solicitudes/{id}")).await;
     history.assert_contains("<td>Anulación</td><td>Sara Fiscalizadora</td><td>Anulado</td>");
     history.assert_contains(comment);
     assert!(
@@ -83,17 +101,18 @@ async fn annulling_needs_a_comment_is_recorded_e_mailed_and_final() {
         body.contains(comment) && body.contains("Nombre De Prueba"),
         "{body}"
     );
-    assert_final(&app, &company, &applicant, &admin, &id).await;
+    assert_final(&app, &setup).await;
 }
 
 /// Nothing but viewing: every later move is refused with the reason.
-async fn assert_final(
-    app: &TestApp,
-    company: &crate::support::Browser<'_>,
-    applicant: &crate::support::Browser<'_>,
-    admin: &crate::support::Browser<'_>,
-    id: &str,
-) {
+async fn assert_final(app: &TestApp, setup: &Setup<'_>) {
+    let Setup {
+        company,
+        applicant,
+        admin,
+        id,
+        ..
+    } = setup;
     let path = |tail: &str| format!("/solicitudes/{id}{tail}");
     let answer_form = company.get(&path("/responder")).await;
     assert_eq!(answer_form.status, StatusCode::CONFLICT);

@@ -99,7 +99,7 @@ async fn with_no_request_the_files_have_the_header_alone() {
         .await;
     assert_eq!(page.status, StatusCode::OK);
     page.assert_contains(
-        "href=\"/sec/sabana.csv?desde=2025-03-01&amp;hasta=2025-03-31&amp;tipo=SI\"",
+        "href=\"/sec/sabana.csv?desde=2025-03-01&#38;hasta=2025-03-31&#38;tipo=SI\"",
     );
     let wrong = sec
         .get_bytes("/sec/sabana.csv?desde=2025-03-31&hasta=2025-03-01")
@@ -150,57 +150,33 @@ async fn three_requests(app: &TestApp) -> String {
     due.strftime("%d/%m/%Y").to_string()
 }
 
+/// The rows of `three_requests`, header first; `|` separates the cells.
 fn expected(due_of_sc: &str) -> Vec<Vec<String>> {
-    let rut = rut_for(2_000_001);
-    let person = ["Nombre De Prueba", &rut, "s2000001@example.cl", "Sí"];
-    let place = ["Metropolitana de Santiago", "Santiago"];
-    let rows: [Vec<&str>; 3] = [
-        [
-            &[
-                "EN1",
-                "Solicitud de Información",
-                "Respondido",
-                "Enel Distribución",
-            ][..],
-            &["2025-0042", "111-1", ""],
-            &place,
-            &person,
-            &[
-                "otro@example.cl",
-                "",
-                "No",
-                "04/03/2025 10:00 AM",
-                "06/03/2025 03:00 PM",
-            ],
-            &["18/03/2025", "2", "Sí", "1", "04/03/2025 10:00 AM"],
-        ]
-        .concat(),
-        [
-            &[
-                "EN2",
-                "Solicitud de Conexión",
-                "Pendiente de Respuesta",
-                "Enel Distribución",
-            ][..],
-            &["", "", "F-9"],
-            &place,
-            &person,
-            &["", "EN1", "No", "04/03/2025 10:01 AM", ""],
-            &[due_of_sc, "2", "—", "1", "04/03/2025 10:01 AM"],
-        ]
-        .concat(),
-        [
-            &["CG3", "Manifestación de Conformidad", "Enviado", "CGE"][..],
-            &["", "333-3", ""],
-            &place,
-            &person,
-            &["", "", "No", "04/03/2025 10:02 AM", ""],
-            &["", "4", "—", "1", "04/03/2025 10:02 AM"],
-        ]
-        .concat(),
+    let person = format!(
+        "Nombre De Prueba|{}|s2000001@example.cl|Sí",
+        rut_for(2_000_001)
+    );
+    let place = "Metropolitana de Santiago|Santiago";
+    let rows = [
+        format!(
+            "EN1|Solicitud de Información|Respondido|Enel Distribución|2025-0042|111-1||{place}|\
+             {person}|otro@example.cl||No|04/03/2025 10:00 AM|06/03/2025 03:00 PM|18/03/2025|2|\
+             Sí|1|04/03/2025 10:00 AM"
+        ),
+        format!(
+            "EN2|Solicitud de Conexión|Pendiente de Respuesta|Enel Distribución|||F-9|{place}|\
+             {person}||EN1|No|04/03/2025 10:01 AM||{due_of_sc}|2|—|1|04/03/2025 10:01 AM"
+        ),
+        format!(
+            "CG3|Manifestación de Conformidad|Enviado|CGE||333-3||{place}|{person}|||No|\
+             04/03/2025 10:02 AM|||4|—|1|04/03/2025 10:02 AM"
+        ),
     ];
     let mut all = vec![header()];
-    all.extend(rows.map(|row| row.into_iter().map(str::to_string).collect::<Vec<_>>()));
+    all.extend(
+        rows.iter()
+            .map(|row| row.split('|').map(str::to_string).collect()),
+    );
     all
 }
 

@@ -129,6 +129,23 @@ async fn answer_rows(state: &AppState, id: &str) -> AppResult<Vec<AnswerRow>> {
         .collect())
 }
 
+/// The payment data (as typed when it comes back with errors, else as saved) and the
+/// published standard answers; a new company has neither.
+async fn settings_and_answers(
+    state: &AppState,
+    company: Option<&Company>,
+    typed: Option<CompanySettings>,
+) -> AppResult<(CompanySettings, Vec<AnswerRow>)> {
+    let Some(company) = company else {
+        return Ok((CompanySettings::default(), Vec::new()));
+    };
+    let settings = match typed {
+        Some(typed) => typed,
+        None => companies::settings(&state.db, &company.id).await?,
+    };
+    Ok((settings, answer_rows(state, &company.id).await?))
+}
+
 /// A company's page (or the new company's, without `company`); 422 with errors.
 pub async fn render(
     state: &AppState,
@@ -143,14 +160,7 @@ pub async fn render(
     } else {
         StatusCode::OK
     };
-    let (settings, answers) = match (company, view.settings) {
-        (None, _) => (CompanySettings::default(), Vec::new()),
-        (Some(c), Some(typed)) => (typed, answer_rows(state, &c.id).await?),
-        (Some(c), None) => (
-            companies::settings(&state.db, &c.id).await?,
-            answer_rows(state, &c.id).await?,
-        ),
-    };
+    let (settings, answers) = settings_and_answers(state, company, view.settings).await?;
     let form = view.form.unwrap_or_else(|| {
         company
             .map(|c| CompanyForm::of(&c.data))

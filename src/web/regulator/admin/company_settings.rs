@@ -32,15 +32,9 @@ pub struct SettingsForm {
     payment_instructions: String,
 }
 
-/// "Grabar" of the payment data. Either text may be empty: the company may not take payments.
-pub async fn save(
-    State(state): State<AppState>,
-    RegulatorAdmin(user): RegulatorAdmin,
-    page: Page,
-    Path(id): Path<String>,
-    Form(form): Form<SettingsForm>,
-) -> AppResult<Response> {
-    let company = company(&state, &id).await?;
+/// The typed texts checked, or the page's errors. Either text may be empty: the company may
+/// not take payments.
+fn parse_settings(form: &SettingsForm) -> Result<CompanySettings, FieldErrors> {
     let mut errors = FieldErrors::default();
     let mut check = |field: &'static str, typed: &str| {
         multi_line(typed, MAX_SETTING)
@@ -49,32 +43,50 @@ pub async fn save(
     };
     let bank = check("bank_details", &form.bank_details);
     let instructions = check("payment_instructions", &form.payment_instructions);
-    let (Some(bank_details), Some(payment_instructions)) = (bank, instructions) else {
-        let typed = CompanySettings {
-            bank_details: form.bank_details,
-            payment_instructions: form.payment_instructions,
-        };
-        let view = View {
-            settings: Some(typed),
-            settings_errors: errors,
-            ..View::default()
-        };
-        return render(&state, page, &user, Some(&company), view).await;
-    };
-    let settings = CompanySettings {
-        bank_details,
-        payment_instructions,
+    match (bank, instructions) {
+        (Some(bank_details), Some(payment_instructions)) => Ok(CompanySettings {
+            bank_details,
+            payment_instructions,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// "Grabar" of the payment data.
+pub async fn save(
+    State(state): State<AppState>,
+    RegulatorAdmin(user): RegulatorAdmin,
+    page: Page,
+    Path(id): Path<String>,
+    Form(form): Form<SettingsForm>,
+) -> AppResult<Response> {
+    let company = company(&state, &id).await?;
+    let settings = match parse_settings(&form) {
+        Ok(settings) => settings,
+        Err(errors) => {
+            let typed = CompanySettings {
+                bank_details: form.bank_details,
+                payment_instructions: form.payment_instructions,
+            };
+            let view = View {
+                settings: Some(typed),
+                settings_errors: errors,
+                ..View::default()
+            };
+            return render(&state, page, &user, Some(&company), view).await;
+        }
     };
     let now = state.now();
     // `save_settings` writes through the pool; the entry follows it.
     companies::save_settings(&state.db, &company.id, &settings, now).await?;
     let mut connection = state.db.pool().acquire().await?;
+    let detail = "datos de pago";
     record(
         &mut connection,
         &user,
         "company_updated",
         &company.id,
-        "datos de pago",
+        detail,
         now,
     )
     .await?;

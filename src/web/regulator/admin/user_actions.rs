@@ -114,42 +114,34 @@ pub async fn send_link(
 ) -> AppResult<Response> {
     let account = target(&state, &id).await?;
     if let Some(problem) = link_problem(&account) {
-        return render(
-            &state,
-            page,
-            &admin_user,
-            account,
-            Outcome::refused(problem),
-        )
-        .await;
+        let outcome = Outcome::refused(problem);
+        return render(&state, page, &admin_user, account, outcome).await;
     }
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let token = tokens::create(
-        &mut *tx,
-        &account.id,
-        Purpose::Password,
-        now,
-        FIRST_PASSWORD_LINK,
-    )
-    .await?;
+    queue_link(&state, &mut tx, &account, now).await?;
+    let event = "password_link_sent";
+    record(&mut tx, &admin_user, event, &account.id, "", now).await?;
+    tx.commit().await?;
+    state.mail_wakeup.notify_one();
+    log_action(event, &admin_user, &account.id);
+    Ok(done(&account_path(&account), "enlace"))
+}
+
+/// The link's token and its e-mail, the same message a new account receives.
+async fn queue_link(
+    state: &AppState,
+    tx: &mut sqlx::AnyConnection,
+    account: &User,
+    now: jiff::Timestamp,
+) -> AppResult<()> {
+    let purpose = Purpose::Password;
+    let token = tokens::create(&mut *tx, &account.id, purpose, now, FIRST_PASSWORD_LINK).await?;
     let link = state.settings.link(&format!("/clave/{token}"));
     let name = account.display_name();
     let email = messages::account_created(&account.email, &name, account.profile.label(), &link)?;
     outbox::enqueue(&mut *tx, &email, &state.message_domain(), now).await?;
-    record(
-        &mut tx,
-        &admin_user,
-        "password_link_sent",
-        &account.id,
-        "",
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    state.mail_wakeup.notify_one();
-    log_action("password_link_sent", &admin_user, &account.id);
-    Ok(done(&account_path(&account), "enlace"))
+    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -318,35 +318,27 @@ async fn apply(
     let now = state.now();
     let mut tx = state.db.begin().await?;
     admin::update_user(&mut *tx, account, &changes).await?;
+    for (event, detail) in audit_entries(account, parsed) {
+        record(&mut tx, admin_user, event, &account.id, &detail, now).await?;
+        log_action(event, admin_user, &account.id);
+    }
+    tx.commit().await
+}
+
+/// One entry for the changed data, one for a role change; none when nothing changed.
+fn audit_entries(account: &User, parsed: &Parsed) -> Vec<(&'static str, String)> {
+    let mut entries = Vec::new();
     let changed = changed_fields(account, parsed);
     if !changed.is_empty() {
-        let detail = format!("Campos: {}", changed.join(", "));
-        record(
-            &mut tx,
-            admin_user,
-            "account_updated",
-            &account.id,
-            &detail,
-            now,
-        )
-        .await?;
+        entries.push(("account_updated", format!("Campos: {}", changed.join(", "))));
     }
     if let (Some(before), Some(after)) = (account.regulator_role, parsed.role)
         && before != after
     {
         let detail = format!("{} → {}", role_label(before), role_label(after));
-        record(
-            &mut tx,
-            admin_user,
-            "role_changed",
-            &account.id,
-            &detail,
-            now,
-        )
-        .await?;
-        log_action("role_changed", admin_user, &account.id);
+        entries.push(("role_changed", detail));
     }
-    tx.commit().await
+    entries
 }
 
 /// The names of the fields that change, for the audit entry; not their values, which are

@@ -231,10 +231,6 @@ pub async fn show_new(
 /// role are looked up in their closed lists; they count only for the profile that has one.
 fn parse_new(form: &NewUserForm, companies: &[Company]) -> Result<NewAccount, FieldErrors> {
     let mut errors = FieldErrors::default();
-    let profile = Profile::from_code(&form.perfil);
-    if profile.is_none() {
-        errors.add("perfil", "Seleccione el perfil de la cuenta.");
-    }
     let rut = Rut::parse(&form.rut).map_err(|e| errors.add("rut", e)).ok();
     let mut text = |field, typed: &str| {
         single_line(typed, NAME_MAX)
@@ -246,44 +242,61 @@ fn parse_new(form: &NewUserForm, companies: &[Company]) -> Result<NewAccount, Fi
     let email = Email::parse(&form.email)
         .map_err(|e| errors.add("email", e))
         .ok();
+    let (profile, distributor_prefix, regulator_role) =
+        parse_profile(form, companies, rut.as_ref(), &mut errors);
+    match (profile, rut, names, surnames, email) {
+        (Some(profile), Some(rut), Some(names), Some(surnames), Some(email))
+            if errors.is_empty() =>
+        {
+            Ok(NewAccount {
+                profile,
+                rut,
+                email,
+                names,
+                surnames,
+                distributor_prefix,
+                regulator_role,
+            })
+        }
+        _ => Err(errors),
+    }
+}
+
+/// The profile, and the company (its folio prefix) or the role that only that profile has.
+fn parse_profile(
+    form: &NewUserForm,
+    companies: &[Company],
+    rut: Option<&Rut>,
+    errors: &mut FieldErrors,
+) -> (Option<Profile>, Option<String>, Option<RegulatorRole>) {
     let company = companies.iter().find(|c| c.id == form.distributor_id);
     let role = RegulatorRole::from_code(&form.role);
+    let profile = Profile::from_code(&form.perfil);
     match profile {
-        Some(Profile::Distributor) if company.is_none() => {
-            errors.add(
-                "distributor_id",
-                "Seleccione la distribuidora de la cuenta.",
-            );
-        }
+        None => errors.add("perfil", "Seleccione el perfil de la cuenta."),
+        Some(Profile::Distributor) if company.is_none() => errors.add(
+            "distributor_id",
+            "Seleccione la distribuidora de la cuenta.",
+        ),
         Some(Profile::Regulator) if role.is_none() => {
-            errors.add("role", "Seleccione el rol SEC de la cuenta.");
+            errors.add("role", "Seleccione el rol SEC de la cuenta.")
         }
-        Some(Profile::Applicant) if rut.is_some_and(|r| r.is_company()) => errors.add(
+        // The account would need a razón social, which `accounts::create` does not take.
+        Some(Profile::Applicant) if rut.is_some_and(Rut::is_company) => errors.add(
             "rut",
             "Una empresa (RUT de 50.000.000 o más) se registra a sí misma con su razón social \
              en «Registrarse».",
         ),
-        _ => {}
+        Some(_) => {}
     }
-    let (Some(profile), Some(rut), Some(names), Some(surnames), Some(email)) =
-        (profile, rut, names, surnames, email)
-    else {
-        return Err(errors);
-    };
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok(NewAccount {
-        distributor_prefix: company
-            .filter(|_| profile == Profile::Distributor)
-            .map(|c| c.data.folio_prefix.clone()),
-        regulator_role: role.filter(|_| profile == Profile::Regulator),
+    let prefix = company
+        .filter(|_| profile == Some(Profile::Distributor))
+        .map(|c| c.data.folio_prefix.clone());
+    (
         profile,
-        rut,
-        email,
-        names,
-        surnames,
-    })
+        prefix,
+        role.filter(|_| profile == Some(Profile::Regulator)),
+    )
 }
 
 /// An applicant's RUT and e-mail are unique among applicants; say which one is taken.
