@@ -81,7 +81,7 @@ pub struct TemplateInfo {
 }
 
 /// The editable notifications beside the receipts: key, title, placeholders.
-const NOTICES: [(&str, &str, &[&str]); 4] = [
+const NOTICES: [(&str, &str, &[&str]); 7] = [
     (
         NEW_REQUEST_KEY,
         "Nueva solicitud (a la distribuidora)",
@@ -101,6 +101,21 @@ const NOTICES: [(&str, &str, &[&str]); 4] = [
         MESSAGE_KEY,
         "Comunicación de la distribuidora (al solicitante)",
         &MESSAGE_PLACEHOLDERS,
+    ),
+    (
+        REQUEST_ANNULLED_KEY,
+        "Solicitud anulada (a la distribuidora)",
+        &TRANSITION_PLACEHOLDERS,
+    ),
+    (
+        REMINDER_KEY,
+        "Recordatorio de plazos (a la distribuidora)",
+        &REMINDER_PLACEHOLDERS,
+    ),
+    (
+        OVERDUE_DIGEST_KEY,
+        "Resumen semanal de vencidas (a la SEC)",
+        &OVERDUE_DIGEST_PLACEHOLDERS,
     ),
 ];
 
@@ -175,8 +190,8 @@ fn default_for(key: &str) -> Option<EmailTemplate> {
         },
         STATUS_CHANGED_KEY => EmailTemplate {
             subject: "{formulario} {folio}: {estado}".to_string(),
-            body: "Estimado(a) {solicitante}:\n\n{distribuidora} registró en su {formulario} {folio} \
-                   la acción «{accion}» el {fecha}. Estado actual: {estado}.\n\n{comentario}\n\n\
+            body: "Estimado(a) {solicitante}:\n\nSu {formulario} {folio} dirigida a {distribuidora} \
+                   registró la acción «{accion}» el {fecha}. Estado actual: {estado}.\n\n{comentario}\n\n\
                    Revise el detalle en:\n{enlace}\n\nGeneración Ciudadana\n"
                 .to_string(),
         },
@@ -358,7 +373,7 @@ mod tests {
 
     #[test]
     fn every_editable_default_uses_only_its_placeholders() {
-        assert_eq!(editable().len(), 8);
+        assert_eq!(editable().len(), 11);
         for info in editable() {
             let default = default_for(&info.key).expect("a default");
             let text = format!("{}\n{}", default.subject, default.body);

@@ -62,6 +62,15 @@ impl Page {
         self.flash.map(Flash::message)
     }
 
+    /// Where a user's list of requests is: "Cerrar" on a request leads back there.
+    pub fn requests_path(&self) -> &'static str {
+        match self.user.as_ref().map(|u| u.profile) {
+            Some(Profile::Distributor) => "/distribuidora",
+            Some(Profile::Regulator) => "/sec",
+            _ => "/solicitudes",
+        }
+    }
+
     pub fn year(&self) -> i16 {
         jiff::ZonedDateTime::now().year()
     }

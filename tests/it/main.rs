@@ -17,6 +17,7 @@ mod reminders;
 mod request_forms;
 mod request_integrity;
 mod requests;
+mod routes;
 mod sec_admin;
 mod sec_audit;
 mod sec_charts;

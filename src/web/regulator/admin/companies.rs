@@ -89,6 +89,8 @@ struct CompanyPage {
     page: Page,
     /// None on the new company's page.
     id: Option<String>,
+    /// The saved name, for the title while the form shows what was typed.
+    title: String,
     form: CompanyForm,
     kinds: Vec<Choice>,
     errors: FieldErrors,
@@ -169,6 +171,10 @@ pub async fn render(
     let body = CompanyPage {
         page,
         id: company.map(|c| c.id.clone()),
+        title: company.map_or_else(
+            || "Nueva empresa distribuidora".to_string(),
+            |c| c.data.name.clone(),
+        ),
         kinds: CompanyKind::ALL
             .into_iter()
             .map(|k| Choice::new(k.code(), k.label(), &form.kind))
