@@ -5,15 +5,12 @@
 
 use askama::Template;
 use axum::Form;
-use axum::body::Body;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::applicant::kind_from_path;
 use super::communication::{accepted, company_of, document_hint, multi_line, multipart_error};
-use super::requests::view::content_disposition;
 use crate::domain::request::{DEFAULT_MAX_BYTES, RequestKind};
 use crate::files::inspect::{FileKind, check_upload, safe_display_name};
 use crate::files::store::{Upload, UploadError};
@@ -346,38 +343,11 @@ pub async fn download(
     let answer = companies::standard_answer(&state.db, company, kind)
         .await?
         .ok_or(AppError::NotFound)?;
-    let stored = state
-        .files
-        .open(&answer.storage_key)
-        .await
-        .map_err(|e| anyhow::Error::new(e).context("opening a standard answer"))?;
-    let mut response = Body::from_stream(stored.into_stream()).into_response();
-    download_headers(response.headers_mut(), &answer);
-    Ok(response)
-}
-
-/// The detected type (never the sent one), the name as an attachment, and a sandbox.
-fn download_headers(headers: &mut HeaderMap, answer: &StandardAnswer) {
-    let mime = FileKind::ALL
-        .into_iter()
-        .find(|k| k.label() == answer.file_kind)
-        .map(FileKind::mime_type)
-        .unwrap_or("application/octet-stream");
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        content_disposition(&answer.file_name),
-    );
-    headers.insert(
-        header::CONTENT_LENGTH,
-        HeaderValue::from(answer.size_bytes.max(0) as u64),
-    );
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        "content-security-policy",
-        HeaderValue::from_static("sandbox; default-src 'none'"),
-    );
+    let file = crate::web::download::StoredFile {
+        storage_key: &answer.storage_key,
+        file_name: &answer.file_name,
+        file_kind: &answer.file_kind,
+        size_bytes: answer.size_bytes,
+    };
+    crate::web::download::serve(&state, file).await
 }

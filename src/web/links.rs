@@ -3,9 +3,7 @@
 //! their rows are read and written here, beside the only page that shows them.
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -13,9 +11,7 @@ use sqlx::any::AnyRow;
 use super::AppState;
 use super::error::{AppError, AppResult};
 use super::page::{Page, SignedIn};
-use super::requests::view::content_disposition;
 use crate::clock::to_micros;
-use crate::files::inspect::FileKind;
 use crate::store::reference::{self, Link};
 use crate::store::{Db, new_id};
 
@@ -49,40 +45,13 @@ pub async fn download_form(
     let form = official_form(&state.db, &id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let stored = state
-        .files
-        .open(&form.storage_key)
-        .await
-        .map_err(|e| anyhow::Error::new(e).context("opening an official form"))?;
-    let mut response = Body::from_stream(stored.into_stream()).into_response();
-    download_headers(response.headers_mut(), &form);
-    Ok(response)
-}
-
-/// The detected type (never the sent one), the name as an attachment, `nosniff` and a sandbox.
-fn download_headers(headers: &mut HeaderMap, form: &OfficialForm) {
-    let mime = FileKind::ALL
-        .into_iter()
-        .find(|k| k.label() == form.file_kind)
-        .map(FileKind::mime_type)
-        .unwrap_or("application/octet-stream");
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        content_disposition(&form.file_name),
-    );
-    headers.insert(
-        header::CONTENT_LENGTH,
-        HeaderValue::from(form.size_bytes.max(0) as u64),
-    );
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        "content-security-policy",
-        HeaderValue::from_static("sandbox; default-src 'none'"),
-    );
+    let file = crate::web::download::StoredFile {
+        storage_key: &form.storage_key,
+        file_name: &form.file_name,
+        file_kind: &form.file_kind,
+        size_bytes: form.size_bytes,
+    };
+    crate::web::download::serve(&state, file).await
 }
 
 // ---- The rows of links and official forms. ----

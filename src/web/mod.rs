@@ -7,6 +7,7 @@ mod client;
 mod communication;
 mod distributor;
 mod distributor_settings;
+mod download;
 pub mod error;
 mod forms;
 mod health;

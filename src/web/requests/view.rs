@@ -1,11 +1,8 @@
 //! The request view ("Acción sobre una solicitud"), its print-ready version, and downloads.
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::viewer_of;
 use crate::clock::format_date_time;
@@ -13,7 +10,6 @@ use crate::domain::request::Status;
 use crate::domain::request::{AttachmentSlot, RequestKind, slots};
 use crate::domain::workflow::{Action, Context, decide};
 use crate::domain::{Profile, RegulatorRole};
-use crate::files::inspect::FileKind;
 use crate::store::requests::{self, Attachment, Event, RequestDetail};
 use crate::store::users::User;
 use crate::web::AppState;
@@ -280,65 +276,11 @@ pub async fn download(
     let attachment = requests::attachment(&state.db, &viewer, &id, &attachment_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let stored = state
-        .files
-        .open(&attachment.storage_key)
-        .await
-        .map_err(|e| anyhow::Error::new(e).context("opening an attachment"))?;
-    let mut response = Body::from_stream(stored.into_stream()).into_response();
-    let headers = response.headers_mut();
-    let mime = FileKind::ALL
-        .into_iter()
-        .find(|k| k.label() == attachment.file_kind)
-        .map(FileKind::mime_type)
-        .unwrap_or("application/octet-stream");
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        content_disposition(&attachment.file_name),
-    );
-    headers.insert(
-        header::CONTENT_LENGTH,
-        HeaderValue::from(attachment.size_bytes.max(0) as u64),
-    );
-    headers.insert(
-        "content-security-policy",
-        HeaderValue::from_static("sandbox; default-src 'none'"),
-    );
-    Ok(response)
-}
-
-/// RFC 6266: an ASCII fallback name plus the exact name in RFC 5987 encoding.
-pub fn content_disposition(name: &str) -> HeaderValue {
-    let fallback: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded = utf8_percent_encode(name, NON_ALPHANUMERIC);
-    HeaderValue::from_str(&format!(
-        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_disposition_is_safe_for_any_name() {
-        let header = content_disposition("Formulario \"SI\" ñandú.pdf");
-        assert_eq!(
-            header.to_str().unwrap(),
-            "attachment; filename=\"Formulario _SI_ _and_.pdf\"; filename*=UTF-8''Formulario%20%22SI%22%20%C3%B1and%C3%BA%2Epdf"
-        );
-        let hostile = content_disposition("a\r\nSet-Cookie: x=1.pdf");
-        assert!(!hostile.to_str().unwrap().contains('\n'));
-    }
+    let file = crate::web::download::StoredFile {
+        storage_key: &attachment.storage_key,
+        file_name: &attachment.file_name,
+        file_kind: &attachment.file_kind,
+        size_bytes: attachment.size_bytes,
+    };
+    crate::web::download::serve(&state, file).await
 }

@@ -3,23 +3,19 @@
 //! stays on the company's own "Configuración" page, where its staff upload the file.
 
 use axum::Form;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::companies::{LIST, View, company, render};
 use super::{done, log_action, record};
-use crate::files::inspect::FileKind;
-use crate::store::companies::{self, CompanySettings, StandardAnswer};
+use crate::store::companies::{self, CompanySettings};
 use crate::web::AppState;
 use crate::web::applicant::kind_from_path;
 use crate::web::communication::multi_line;
 use crate::web::error::{AppError, AppResult};
 use crate::web::forms::FieldErrors;
 use crate::web::page::{Page, RegulatorAdmin, RegulatorUser};
-use crate::web::requests::view::content_disposition;
 
 /// The same limit as on the company's own page.
 pub const MAX_SETTING: usize = 2_000;
@@ -106,36 +102,13 @@ pub async fn download(
     let answer = companies::standard_answer(&state.db, &company.id, kind)
         .await?
         .ok_or(AppError::NotFound)?;
-    let stored = state
-        .files
-        .open(&answer.storage_key)
-        .await
-        .map_err(|e| anyhow::Error::new(e).context("opening a standard answer"))?;
-    let mut response = Body::from_stream(stored.into_stream()).into_response();
-    download_headers(response.headers_mut(), &answer);
-    Ok(response)
-}
-
-/// The detected type (never the sent one), the name as an attachment, and a sandbox.
-fn download_headers(headers: &mut HeaderMap, answer: &StandardAnswer) {
-    let mime = FileKind::ALL
-        .into_iter()
-        .find(|k| k.label() == answer.file_kind)
-        .map(FileKind::mime_type)
-        .unwrap_or("application/octet-stream");
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        content_disposition(&answer.file_name),
-    );
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        "content-security-policy",
-        HeaderValue::from_static("sandbox; default-src 'none'"),
-    );
+    let file = crate::web::download::StoredFile {
+        storage_key: &answer.storage_key,
+        file_name: &answer.file_name,
+        file_kind: &answer.file_kind,
+        size_bytes: answer.size_bytes,
+    };
+    crate::web::download::serve(&state, file).await
 }
 
 /// "Eliminar": new requests of the kind wait for an answer again; earlier ones keep their
