@@ -597,3 +597,143 @@ async fn payment_with_a_withheld_answer_from_request_to_download_in_chromium() {
     assert_eq!(fetched[2], "%PDF-1.4 respuesta de la distribuidora");
     client.clone().close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sec_filters_annuls_and_creates_a_company_user_who_logs_in_in_chromium() {
+    let Some(driver) = start().await else { return };
+    let app = TestApp::spawn_served().await;
+    app.create_user("solicitante", "13470539-6", "ana@example.cl", None)
+        .await;
+    app.create_user("sec", "11111111-1", "admin@sec.example", None)
+        .await;
+    // Two requests, so that the filter has something to narrow.
+    let applicant = app.browser();
+    applicant.login("applicant", "13470539-6", PASSWORD).await;
+    for prefix in ["EN", "CO"] {
+        let (distributor, region, comuna) = crate::support::place(&app, prefix).await;
+        let form = applicant.get("/solicitudes/nueva/si").await;
+        let token = crate::requests::hidden(&form.body, "token");
+        let fields = [
+            ("token", token.as_str()),
+            ("distributor_id", &distributor),
+            ("region", &region),
+            ("comuna", &comuna),
+            ("client_number", "9"),
+        ];
+        applicant
+            .post_multipart(
+                "/solicitudes/nueva/si",
+                &fields,
+                &[("form", "f.pdf", &crate::support::pdf())],
+            )
+            .await;
+    }
+    let client = &driver.client;
+    let base = app.base_url();
+
+    login_in(client, &base, "regulator", "11.111.111-1").await;
+    client.goto(&format!("{base}/sec")).await.unwrap();
+    fill(client, "folio", "CO").await;
+    click_button(client, "Filtrar").await;
+    client
+        .wait()
+        .for_element(Locator::LinkText("CO2"))
+        .await
+        .unwrap();
+    let listed = main_text(client).await;
+    assert!(
+        listed.contains("CO2") && !listed.contains("EN1"),
+        "{listed}"
+    );
+    assert!(
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("folio=CO"),
+        "filters live in the URL"
+    );
+    client
+        .find(Locator::LinkText("CO2"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::LinkText("Anular"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    fill(
+        client,
+        "comment",
+        "Solicitud duplicada por error del solicitante",
+    )
+    .await;
+    screenshot(client, "sec-annul").await;
+    click_button(client, "Grabar").await;
+    client
+        .wait()
+        .for_element(Locator::Css(".request-view"))
+        .await
+        .unwrap();
+    let view = main_text(client).await;
+    assert!(
+        view.contains("Anulado") && view.contains("Solicitud duplicada por error"),
+        "{view}"
+    );
+
+    // A new company user, created by the administrator, chooses a password and logs in.
+    client
+        .goto(&format!("{base}/sec/admin/usuarios/nuevo"))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("perfil"))
+        .await
+        .unwrap()
+        .select_by_value("distributor")
+        .await
+        .unwrap();
+    let (enel, _, _) = crate::support::place(&app, "EN").await;
+    client
+        .find(Locator::Id("distributor_id"))
+        .await
+        .unwrap()
+        .select_by_value(&enel)
+        .await
+        .unwrap();
+    fill(client, "rut", "15.123.456-9").await;
+    fill(client, "names", "Pedro").await;
+    fill(client, "surnames", "Lagos").await;
+    fill(client, "email", "pedro@enel.example").await;
+    click_button(client, "Crear cuenta").await;
+    client
+        .wait()
+        .for_element(Locator::Css("[role=status]"))
+        .await
+        .unwrap();
+    logout(client).await;
+    let link = app.link_in_last_email("pedro@enel.example").await;
+    client.goto(&format!("{base}{link}")).await.unwrap();
+    fill(client, "password", PASSWORD).await;
+    fill(client, "password_confirmation", PASSWORD).await;
+    click_button(client, "Enviar").await;
+    client
+        .wait()
+        .for_url(&url::Url::parse(&format!("{base}/ingreso")).unwrap())
+        .await
+        .unwrap();
+    login_in(client, &base, "distributor", "15.123.456-9").await;
+    let bandeja = main_text(client).await;
+    assert!(
+        bandeja.contains("Bandeja de Solicitudes") && bandeja.contains("EN1"),
+        "{bandeja}"
+    );
+    screenshot(client, "company-user-bandeja").await;
+    client.clone().close().await.unwrap();
+}
