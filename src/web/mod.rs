@@ -19,6 +19,7 @@ mod profile;
 mod regulator;
 mod requests;
 pub mod session;
+mod tabular;
 mod workflow;
 
 use std::sync::Arc;

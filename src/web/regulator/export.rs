@@ -4,8 +4,6 @@
 //! read in keyset batches; the CSV is streamed as it is read, the workbook is written row by
 //! row into a constant-memory sheet on a blocking thread, then sent and removed.
 
-mod files;
-
 use std::io;
 
 use anyhow::Context;
@@ -20,7 +18,6 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 
-use self::files::{Batch, CSV_TYPE, Cell, csv_chunk, download, xlsx_download};
 use super::compliance::{Period, PeriodForm, query_value, read_period};
 use super::panel::{Choice, on_time};
 use crate::clock::format_date_time;
@@ -33,6 +30,7 @@ use crate::web::AppState;
 use crate::web::error::AppResult;
 use crate::web::forms::FieldErrors;
 use crate::web::page::{Page, RegulatorUser};
+use crate::web::tabular::{Batch, CSV_TYPE, Cell, csv_chunk, download, xlsx_download};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

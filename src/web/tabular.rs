@@ -1,7 +1,7 @@
 //! Sending a large table as a download without holding it in memory: CSV chunks written batch by
 //! batch, and an Excel workbook written row by row into constant-memory sheets on a blocking
-//! thread, saved in the data directory, streamed, then removed. The same approach as the
-//! distribuidora's "Reporte" (`web::distributor::report`), over any header and cells.
+//! thread, saved in the data directory, streamed, then removed. Used by the distribuidora's
+//! "Reporte" and the SEC's "Sábana", over any header and cells.
 
 use std::future::Future;
 use std::io;
