@@ -102,25 +102,31 @@ pub async fn screenshot(client: &Client, name: &str) -> PathBuf {
     path
 }
 
-async fn fill(client: &Client, id: &str, value: &str) {
+async fn click(client: &Client, locator: Locator<'_>) {
+    client.find(locator).await.unwrap().click().await.unwrap();
+}
+
+async fn type_into(client: &Client, locator: Locator<'_>, text: &str) {
     client
-        .find(Locator::Id(id))
+        .find(locator)
         .await
         .unwrap()
-        .send_keys(value)
+        .send_keys(text)
         .await
         .unwrap();
 }
 
+async fn wait_for(client: &Client, locator: Locator<'_>) {
+    client.wait().for_element(locator).await.unwrap();
+}
+
+async fn fill(client: &Client, id: &str, value: &str) {
+    type_into(client, Locator::Id(id), value).await;
+}
+
 async fn click_button(client: &Client, text: &str) {
     let xpath = format!("//button[normalize-space()='{text}']");
-    client
-        .find(Locator::XPath(&xpath))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::XPath(&xpath)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,14 +137,8 @@ async fn registration_to_the_logged_in_home_page_in_chromium() {
     let base = app.base_url();
 
     client.goto(&format!("{base}/ingreso")).await.unwrap();
-    client
-        .find(Locator::LinkText("Registrarse"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client.wait().for_element(Locator::Css("h1")).await.unwrap();
+    click(client, Locator::LinkText("Registrarse")).await;
+    wait_for(client, Locator::Css("h1")).await;
     assert_eq!(
         client
             .find(Locator::Css("h1"))
@@ -155,13 +155,7 @@ async fn registration_to_the_logged_in_home_page_in_chromium() {
     fill(client, "email", "ana@example.cl").await;
     fill(client, "password", PASSWORD).await;
     fill(client, "password_confirmation", PASSWORD).await;
-    client
-        .find(Locator::Id("installer"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Id("installer")).await;
     screenshot(client, "registration-form").await;
     click_button(client, "Enviar").await;
     client
@@ -221,20 +215,8 @@ async fn registration_to_the_logged_in_home_page_in_chromium() {
     );
 
     // The profile menu works without JavaScript (a <details> element).
-    client
-        .find(Locator::Css(".user-menu summary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::LinkText("Resumen del perfil"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Css(".user-menu summary")).await;
+    click(client, Locator::LinkText("Resumen del perfil")).await;
     client
         .wait()
         .for_url(&url::Url::parse(&format!("{base}/perfil")).unwrap())
@@ -277,13 +259,7 @@ async fn an_si_with_a_pdf_is_filed_and_found_in_the_inbox_in_chromium() {
         .await
         .unwrap();
 
-    client
-        .find(Locator::LinkText("Solicitud de Información"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::LinkText("Solicitud de Información")).await;
     client
         .wait()
         .for_url(&url::Url::parse(&format!("{base}/solicitudes/nueva/si")).unwrap())
@@ -308,20 +284,10 @@ async fn an_si_with_a_pdf_is_filed_and_found_in_the_inbox_in_chromium() {
         .await
         .unwrap();
     fill(client, "client_number", "123456-7").await;
-    client
-        .find(Locator::Id("form"))
-        .await
-        .unwrap()
-        .send_keys(pdf_path.to_str().unwrap())
-        .await
-        .unwrap();
+    type_into(client, Locator::Id("form"), pdf_path.to_str().unwrap()).await;
     screenshot(client, "request-form-si").await;
     click_button(client, "Grabar").await;
-    client
-        .wait()
-        .for_element(Locator::Css(".request-view"))
-        .await
-        .unwrap();
+    wait_for(client, Locator::Css(".request-view")).await;
     let view = client
         .find(Locator::Css("main"))
         .await
@@ -337,18 +303,8 @@ async fn an_si_with_a_pdf_is_filed_and_found_in_the_inbox_in_chromium() {
     );
     screenshot(client, "request-view-si").await;
 
-    client
-        .find(Locator::LinkText("Solicitudes"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::Css("table.requests"))
-        .await
-        .unwrap();
+    click(client, Locator::LinkText("Solicitudes")).await;
+    wait_for(client, Locator::Css("table.requests")).await;
     let inbox = client
         .find(Locator::Css("table.requests"))
         .await
@@ -380,23 +336,13 @@ async fn login_in(client: &Client, base: &str, profile: &str, rut: &str) {
     fill(client, "rut", rut).await;
     fill(client, "password", PASSWORD).await;
     click_button(client, "Entrar").await;
-    client
-        .wait()
-        .for_element(Locator::Css(".user-menu"))
-        .await
-        .unwrap();
+    wait_for(client, Locator::Css(".user-menu")).await;
 }
 
 async fn logout(client: &Client) {
-    client
-        .find(Locator::Css(".user-menu summary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Css(".user-menu summary")).await;
     click_button(client, "Cerrar sesión").await;
-    client.wait().for_element(Locator::Id("rut")).await.unwrap();
+    wait_for(client, Locator::Id("rut")).await;
 }
 
 async fn main_text(client: &Client) -> String {
@@ -458,55 +404,23 @@ async fn payment_with_a_withheld_answer_from_request_to_download_in_chromium() {
         .await
         .unwrap();
     fill(client, "client_number", "777").await;
-    client
-        .find(Locator::Id("form"))
-        .await
-        .unwrap()
-        .send_keys(&form_pdf)
-        .await
-        .unwrap();
+    type_into(client, Locator::Id("form"), &form_pdf).await;
     click_button(client, "Grabar").await;
-    client
-        .wait()
-        .for_element(Locator::Css(".request-view"))
-        .await
-        .unwrap();
+    wait_for(client, Locator::Css(".request-view")).await;
     let request_url = client.current_url().await.unwrap().to_string();
     logout(client).await;
 
     // The company asks for a payment and attaches the answer, withheld until validation.
     login_in(client, &base, "distributor", "12.345.678-5").await;
     client.goto(&request_url).await.unwrap();
-    client
-        .find(Locator::LinkText("Gestión de Pago"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::LinkText("Gestión de Pago")).await;
     fill(client, "amount", "25.000").await;
     fill(client, "concept", "Estudio de conexión").await;
-    client
-        .find(Locator::Id("method-voucher"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("file"))
-        .await
-        .unwrap()
-        .send_keys(&answer_pdf)
-        .await
-        .unwrap();
+    click(client, Locator::Id("method-voucher")).await;
+    type_into(client, Locator::Id("file"), &answer_pdf).await;
     screenshot(client, "payment-request").await;
     click_button(client, "Grabar").await;
-    client
-        .wait()
-        .for_element(Locator::Css(".request-view"))
-        .await
-        .unwrap();
+    wait_for(client, Locator::Css(".request-view")).await;
     assert!(main_text(client).await.contains("Pendiente de Pago"));
     logout(client).await;
 
@@ -515,53 +429,21 @@ async fn payment_with_a_withheld_answer_from_request_to_download_in_chromium() {
     client.goto(&request_url).await.unwrap();
     let before = main_text(client).await;
     assert!(!before.contains("respuesta.pdf"), "{before}");
-    client
-        .find(Locator::LinkText("Pagar"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("method-voucher"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("file"))
-        .await
-        .unwrap()
-        .send_keys(&voucher_pdf)
-        .await
-        .unwrap();
+    click(client, Locator::LinkText("Pagar")).await;
+    click(client, Locator::Id("method-voucher")).await;
+    type_into(client, Locator::Id("file"), &voucher_pdf).await;
     screenshot(client, "payment-pay").await;
     click_button(client, "Grabar").await;
-    client
-        .wait()
-        .for_element(Locator::Css(".request-view"))
-        .await
-        .unwrap();
+    wait_for(client, Locator::Css(".request-view")).await;
     assert!(main_text(client).await.contains("Pendiente de Validación"));
     logout(client).await;
 
     // The company validates the proof.
     login_in(client, &base, "distributor", "12.345.678-5").await;
     client.goto(&request_url).await.unwrap();
-    client
-        .find(Locator::LinkText("Gestión de Pago"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::LinkText("Gestión de Pago")).await;
     click_button(client, "Validar pago").await;
-    client
-        .wait()
-        .for_element(Locator::Css(".request-view"))
-        .await
-        .unwrap();
+    wait_for(client, Locator::Css(".request-view")).await;
     assert!(main_text(client).await.contains("Respondido"));
     logout(client).await;
 
@@ -635,11 +517,7 @@ async fn sec_filters_annuls_and_creates_a_company_user_who_logs_in_in_chromium()
     client.goto(&format!("{base}/sec")).await.unwrap();
     fill(client, "folio", "CO").await;
     click_button(client, "Filtrar").await;
-    client
-        .wait()
-        .for_element(Locator::LinkText("CO2"))
-        .await
-        .unwrap();
+    wait_for(client, Locator::LinkText("CO2")).await;
     let listed = main_text(client).await;
     assert!(
         listed.contains("CO2") && !listed.contains("EN1"),
@@ -654,20 +532,8 @@ async fn sec_filters_annuls_and_creates_a_company_user_who_logs_in_in_chromium()
             .contains("folio=CO"),
         "filters live in the URL"
     );
-    client
-        .find(Locator::LinkText("CO2"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::LinkText("Anular"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::LinkText("CO2")).await;
+    click(client, Locator::LinkText("Anular")).await;
     fill(
         client,
         "comment",
@@ -676,11 +542,7 @@ async fn sec_filters_annuls_and_creates_a_company_user_who_logs_in_in_chromium()
     .await;
     screenshot(client, "sec-annul").await;
     click_button(client, "Grabar").await;
-    client
-        .wait()
-        .for_element(Locator::Css(".request-view"))
-        .await
-        .unwrap();
+    wait_for(client, Locator::Css(".request-view")).await;
     let view = main_text(client).await;
     assert!(
         view.contains("Anulado") && view.contains("Solicitud duplicada por error"),
@@ -712,11 +574,7 @@ async fn sec_filters_annuls_and_creates_a_company_user_who_logs_in_in_chromium()
     fill(client, "surnames", "Lagos").await;
     fill(client, "email", "pedro@enel.example").await;
     click_button(client, "Crear cuenta").await;
-    client
-        .wait()
-        .for_element(Locator::Css("[role=status]"))
-        .await
-        .unwrap();
+    wait_for(client, Locator::Css("[role=status]")).await;
     logout(client).await;
     let link = app.link_in_last_email("pedro@enel.example").await;
     client.goto(&format!("{base}{link}")).await.unwrap();
