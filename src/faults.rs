@@ -47,3 +47,27 @@ impl Faults {
 
 /// After the files of a submission are stored, before its transaction commits.
 pub const SUBMIT_BEFORE_COMMIT: &str = "submit.before_commit";
+/// After a submission committed, before its response is sent.
+pub const SUBMIT_AFTER_COMMIT: &str = "submit.after_commit";
+/// After the file of a company's answer is stored, before its transaction commits.
+pub const ANSWER_BEFORE_COMMIT: &str = "answer.before_commit";
+/// After a company's answer committed, before its response is sent.
+pub const ANSWER_AFTER_COMMIT: &str = "answer.after_commit";
+
+/// The environment variable that names the point where the process dies (test builds only).
+pub const CRASH_AT_VARIABLE: &str = "PORTAL_TEST_CRASH_AT";
+
+/// Ends the process on the spot, as a power cut or `kill -9` would, when the test that started
+/// it named this point in `PORTAL_TEST_CRASH_AT`. Nothing runs after it: no destructor, no
+/// flush, no response. Without the `test-hooks` feature it is an empty inline function, so a
+/// release build cannot be made to die through it.
+#[inline(always)]
+pub fn crash_point(point: &'static str) {
+    #[cfg(feature = "test-hooks")]
+    if std::env::var(CRASH_AT_VARIABLE).is_ok_and(|named| named == point) {
+        eprintln!("test hook: crashing at {point}");
+        std::process::abort();
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    let _ = point;
+}

@@ -92,7 +92,7 @@ const MAX_LISTED: usize = 100;
 /// (never a weekend or a holiday), from [`SEND_FROM_HOUR`].
 async fn sending_day(state: &AppState) -> anyhow::Result<Option<(Date, BusinessCalendar)>> {
     let local = state.now().to_zoned_datetime(chile());
-    let calendar = BusinessCalendar::new(requests::holidays(&state.db).await?);
+    let calendar = BusinessCalendar::new(requests::holidays(state.db.pool()).await?);
     let today = local.date();
     let open = calendar.is_business_day(today) && local.hour() >= SEND_FROM_HOUR;
     Ok(open.then_some((today, calendar)))
@@ -242,7 +242,7 @@ pub async fn send_daily_reminders(state: &AppState) -> anyhow::Result<usize> {
     let Some((today, calendar)) = sending_day(state).await? else {
         return Ok(0);
     };
-    let template = templates::load(&state.db, REMINDER_KEY).await?;
+    let template = templates::load(state.db.pool(), REMINDER_KEY).await?;
     let (now, domain) = (state.now(), state.message_domain());
     let mut tx = state.db.begin().await?;
     if !claim(&mut tx, REMINDER_JOB, today, now).await? {
@@ -309,7 +309,7 @@ pub async fn send_weekly_digest(state: &AppState) -> anyhow::Result<usize> {
     let Some((today, calendar)) = sending_day(state).await? else {
         return Ok(0);
     };
-    let template = templates::load(&state.db, OVERDUE_DIGEST_KEY).await?;
+    let template = templates::load(state.db.pool(), OVERDUE_DIGEST_KEY).await?;
     let (now, domain) = (state.now(), state.message_domain());
     let mut tx = state.db.begin().await?;
     if !claim(&mut tx, DIGEST_JOB, week_start(today), now).await? {

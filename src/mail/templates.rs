@@ -238,10 +238,16 @@ fn default_for(key: &str) -> Option<EmailTemplate> {
 }
 
 /// The template for a key: SEC's version if there is one, else the default.
-pub async fn load(db: &Db, key: &str) -> anyhow::Result<EmailTemplate> {
+///
+/// Inside a transaction, pass the transaction: a second connection taken from the pool while
+/// one is held can wait forever when every connection is held the same way.
+pub async fn load<'e>(
+    db: impl Executor<'e, Database = Any>,
+    key: &str,
+) -> anyhow::Result<EmailTemplate> {
     let row = sqlx::query("SELECT subject, body FROM email_templates WHERE key = $1")
         .bind(key)
-        .fetch_optional(db.pool())
+        .fetch_optional(db)
         .await?;
     match row {
         Some(row) => Ok(EmailTemplate {

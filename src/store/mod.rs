@@ -20,6 +20,7 @@ pub mod transitions;
 pub mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -32,6 +33,41 @@ pub type Any = sqlx::Any;
 pub struct Db {
     pool: AnyPool,
     sqlite: bool,
+    /// SQLite admits one writer at a time. Writers of this process queue here, in order and
+    /// without holding a connection, instead of in SQLite's busy handler, where each would
+    /// hold one of the pool's connections while polling for the lock: under a burst of
+    /// submissions that starved every other page of connections and answered 503.
+    writer: Arc<tokio::sync::Semaphore>,
+}
+
+/// A write transaction; on SQLite it also holds this process's turn to write.
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, Any>,
+    _turn: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -72,6 +108,7 @@ impl Db {
         let db = Db {
             pool,
             sqlite: is_sqlite,
+            writer: Arc::new(tokio::sync::Semaphore::new(1)),
         };
         reference::seed_once(&db)
             .await
@@ -86,11 +123,24 @@ impl Db {
     /// A write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE): a
     /// deferred transaction that reads first and writes later fails with "database is locked"
     /// when another writer got in between, instead of waiting its turn.
-    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, Any>, sqlx::Error> {
+    pub async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
         if self.sqlite {
-            self.pool.begin_with("BEGIN IMMEDIATE").await
+            let turn = self
+                .writer
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| sqlx::Error::PoolClosed)?;
+            let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            Ok(WriteTx {
+                tx,
+                _turn: Some(turn),
+            })
         } else {
-            self.pool.begin().await
+            Ok(WriteTx {
+                tx: self.pool.begin().await?,
+                _turn: None,
+            })
         }
     }
 

@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use jiff::civil::Date;
 use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, Executor, Row};
 
 use super::{Any, Db, new_id};
 use crate::clock::{from_micros, to_micros};
@@ -525,10 +525,13 @@ pub async fn events(db: &Db, viewer: &Viewer, request_id: &str) -> Result<Vec<Ev
 }
 
 /// The answer deadline of a kind, from the table SEC edits.
-pub async fn deadline_days(db: &Db, kind: RequestKind) -> Result<Option<u32>, sqlx::Error> {
+pub async fn deadline_days<'e>(
+    db: impl Executor<'e, Database = Any>,
+    kind: RequestKind,
+) -> Result<Option<u32>, sqlx::Error> {
     let row = sqlx::query("SELECT business_days FROM request_deadlines WHERE kind = $1")
         .bind(kind.code())
-        .fetch_optional(db.pool())
+        .fetch_optional(db)
         .await?;
     let days: Option<i64> = match row {
         Some(row) => row.try_get("business_days")?,
@@ -537,9 +540,9 @@ pub async fn deadline_days(db: &Db, kind: RequestKind) -> Result<Option<u32>, sq
     Ok(days.and_then(|d| u32::try_from(d).ok()))
 }
 
-pub async fn holidays(db: &Db) -> Result<Vec<Date>, sqlx::Error> {
+pub async fn holidays<'e>(db: impl Executor<'e, Database = Any>) -> Result<Vec<Date>, sqlx::Error> {
     let rows = sqlx::query("SELECT day FROM holidays")
-        .fetch_all(db.pool())
+        .fetch_all(db)
         .await?;
     Ok(rows
         .iter()

@@ -312,7 +312,7 @@ pub async fn compliance(
     kind: Option<RequestKind>,
     now: Timestamp,
 ) -> Result<ComplianceReport, sqlx::Error> {
-    let calendar = BusinessCalendar::new(super::requests::holidays(db).await?);
+    let calendar = BusinessCalendar::new(super::requests::holidays(db.pool()).await?);
     let facts = load_facts(db, from, to, kind, now).await?;
     Ok(summarize(&facts, &calendar, chile_date(now)))
 }

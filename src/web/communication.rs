@@ -284,7 +284,7 @@ async fn queue_emails(
     target: &RequestDetail,
     comment: &str,
 ) -> AppResult<()> {
-    let template = templates::load(&state.db, MESSAGE_KEY).await?;
+    let template = templates::load(&mut *tx, MESSAGE_KEY).await?;
     let link = format!("/solicitudes/{}", target.summary.id);
     let values = [
         ("folio", target.summary.folio.clone()),

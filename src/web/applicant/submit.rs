@@ -496,8 +496,8 @@ async fn commit(
     token: &str,
 ) -> AppResult<Outcome> {
     let now = state.now();
-    let calendar = BusinessCalendar::new(requests::holidays(&state.db).await?);
-    let due_on = requests::deadline_days(&state.db, kind)
+    let calendar = BusinessCalendar::new(requests::holidays(state.db.pool()).await?);
+    let due_on = requests::deadline_days(state.db.pool(), kind)
         .await?
         .map(|days| calendar.due_date(now, days));
     let status = match (automatic, kind) {
@@ -556,7 +556,9 @@ async fn commit(
     }
     queue_emails(state, &mut tx, user, kind, checked, &id, &folio, due_on).await?;
     state.faults.check(crate::faults::SUBMIT_BEFORE_COMMIT)?;
+    crate::faults::crash_point(crate::faults::SUBMIT_BEFORE_COMMIT);
     tx.commit().await?;
+    crate::faults::crash_point(crate::faults::SUBMIT_AFTER_COMMIT);
     tracing::info!(request.id = %id, request.kind = kind.code(), "request submitted");
     Ok(Outcome::Created { id })
 }
@@ -587,7 +589,7 @@ async fn queue_emails(
         ("enlace", state.settings.link(&format!("/solicitudes/{id}"))),
     ];
     let domain = state.message_domain();
-    let receipt = templates::load(&state.db, &receipt_key(kind)).await?;
+    let receipt = templates::load(&mut *tx, &receipt_key(kind)).await?;
     let mut recipients = vec![user.email.clone()];
     recipients.extend(
         checked
@@ -599,7 +601,7 @@ async fn queue_emails(
     for to in recipients {
         outbox::enqueue(&mut *tx, &receipt.render(&to, &values), &domain, now).await?;
     }
-    let notice = templates::load(&state.db, NEW_REQUEST_KEY).await?;
+    let notice = templates::load(&mut *tx, NEW_REQUEST_KEY).await?;
     for to in requests::distributor_user_emails(&mut *tx, &checked.distributor.id).await? {
         outbox::enqueue(&mut *tx, &notice.render(&to, &values), &domain, now).await?;
     }

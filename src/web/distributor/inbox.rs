@@ -58,7 +58,7 @@ pub async fn show(
     let base = with_filters("/distribuidora", &filters);
     let mut paging = Paging::from_query(query.items.as_deref(), query.pagina.as_deref(), &base);
     let items = read_page(&state, &viewer_of(&user), &filters, &mut paging).await?;
-    let calendar = BusinessCalendar::new(requests::holidays(&state.db).await?);
+    let calendar = BusinessCalendar::new(requests::holidays(state.db.pool()).await?);
     let today = chile_date(state.now());
     let rows = items
         .iter()

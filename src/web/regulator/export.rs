@@ -240,7 +240,7 @@ async fn export(
     };
     Ok(Ok(Export {
         batches: sabana::sabana(&state.db, range, kind, BATCH_SIZE, now),
-        calendar: BusinessCalendar::new(requests::holidays(&state.db).await?),
+        calendar: BusinessCalendar::new(requests::holidays(state.db.pool()).await?),
         now,
         file_name: format!("sabana-solicitudes-{from}-{to}.{ext}"),
     }))

@@ -116,7 +116,7 @@ async fn show(
     Query(notice): Query<Notice>,
 ) -> AppResult<Response> {
     let info = find(&key)?;
-    let current = templates::load(&state.db, &info.key).await?;
+    let current = templates::load(state.db.pool(), &info.key).await?;
     let notice = notice_text(notice.guardado.as_deref());
     let edit = Edit::new(&user, info, current, FieldErrors::default());
     render(&state, page, edit, notice).await

@@ -148,6 +148,8 @@ async fn commit(
         requests::insert_attachment(&mut tx, id, Some(&event_id), &stored.attachment, now).await?;
     }
     notify_applicant(state, &mut tx, request, Action::Answer, next, comment).await?;
+    crate::faults::crash_point(crate::faults::ANSWER_BEFORE_COMMIT);
     tx.commit().await?;
+    crate::faults::crash_point(crate::faults::ANSWER_AFTER_COMMIT);
     Ok(true)
 }

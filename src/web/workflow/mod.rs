@@ -240,7 +240,7 @@ pub async fn notify_applicant(
     status: Status,
     comment: &str,
 ) -> AppResult<()> {
-    let template = templates::load(&state.db, templates::STATUS_CHANGED_KEY).await?;
+    let template = templates::load(&mut *tx, templates::STATUS_CHANGED_KEY).await?;
     let values = request_values(state, detail, action, status, comment);
     let mut recipients = vec![detail.applicant_email.clone()];
     recipients.extend(

@@ -143,8 +143,8 @@ async fn commit(
         ));
     }
     let pauses = transitions::end_pause(&mut tx, id, now).await?;
-    let due = recompute_due(state, request, &pauses).await?;
-    let calendar = BusinessCalendar::new(requests::holidays(&state.db).await?);
+    let due = recompute_due(&mut tx, request, &pauses).await?;
+    let calendar = BusinessCalendar::new(requests::holidays(&mut *tx).await?);
     transitions::set_due_dates(&mut tx, id, due, Some(calendar.due_date(now, 2))).await?;
     let comment = format!("Forma de pago: {}", method.label());
     let event = NewEvent {
@@ -178,7 +178,7 @@ async fn notify_company(
     tx: &mut sqlx::AnyConnection,
     request: &RequestDetail,
 ) -> AppResult<()> {
-    let template = templates::load(&state.db, templates::PAYMENT_PROOF_KEY).await?;
+    let template = templates::load(&mut *tx, templates::PAYMENT_PROOF_KEY).await?;
     let values = request_values(
         state,
         request,

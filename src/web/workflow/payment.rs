@@ -335,14 +335,14 @@ pub async fn reject(
 /// The due date once the clock runs again: the deadline counted from receipt, skipping the
 /// business days the request waited on the applicant.
 pub async fn recompute_due(
-    state: &AppState,
+    tx: &mut sqlx::AnyConnection,
     request: &RequestDetail,
     pauses: &[(jiff::Timestamp, jiff::Timestamp)],
 ) -> AppResult<Option<jiff::civil::Date>> {
-    let Some(days) = requests::deadline_days(&state.db, request.summary.kind).await? else {
+    let Some(days) = requests::deadline_days(&mut *tx, request.summary.kind).await? else {
         return Ok(None);
     };
-    let calendar = BusinessCalendar::new(requests::holidays(&state.db).await?);
+    let calendar = BusinessCalendar::new(requests::holidays(&mut *tx).await?);
     Ok(Some(calendar.due_date_with_pauses(
         request.summary.submitted_at,
         days,

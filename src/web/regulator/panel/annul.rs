@@ -175,7 +175,7 @@ async fn notify_company(
     next: Status,
     comment: &str,
 ) -> AppResult<()> {
-    let template = templates::load(&state.db, templates::REQUEST_ANNULLED_KEY).await?;
+    let template = templates::load(&mut *tx, templates::REQUEST_ANNULLED_KEY).await?;
     let values = request_values(state, request, Action::Annul, next, comment);
     let distributor_id = &request.summary.distributor_id;
     for to in requests::distributor_user_emails(&mut *tx, distributor_id).await? {
