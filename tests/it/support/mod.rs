@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod process;
 pub mod smtp;
 
 use std::collections::HashMap;
@@ -119,6 +120,18 @@ impl TestApp {
             app: self,
             cookies: Mutex::new(HashMap::new()),
             address: address.parse().unwrap(),
+            remote: None,
+        }
+    }
+
+    /// A browser that talks HTTP to running servers (`http://host:port`), taking them in turn
+    /// request after request; this app serves only for database access and test data.
+    pub fn remote_browser(&self, bases: &[String]) -> Browser<'_> {
+        Browser {
+            app: self,
+            cookies: Mutex::new(HashMap::new()),
+            address: "127.0.0.1:1".parse().unwrap(),
+            remote: Some(Remote::new(bases)),
         }
     }
 
@@ -197,6 +210,56 @@ pub struct Browser<'a> {
     pub app: &'a TestApp,
     cookies: Mutex<HashMap<String, String>>,
     address: SocketAddr,
+    /// When set, requests go over real HTTP to these servers, in turn, instead of through the
+    /// app's router in memory.
+    remote: Option<Remote>,
+}
+
+/// Portal servers reached over TCP: one process, or several instances taken in turn.
+struct Remote {
+    bases: Vec<String>,
+    next: std::sync::atomic::AtomicUsize,
+    client: reqwest::Client,
+}
+
+impl Remote {
+    fn new(bases: &[String]) -> Remote {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client");
+        Remote {
+            bases: bases.to_vec(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+            client,
+        }
+    }
+
+    /// Sends the request to the next server in turn: (status, headers, body).
+    async fn exchange(
+        &self,
+        request: Request<Body>,
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), String> {
+        use std::sync::atomic::Ordering;
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.bases.len();
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|e| e.to_string())?;
+        let url = format!("{}{}", self.bases[turn], parts.uri);
+        let response = self
+            .client
+            .request(parts.method, url)
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(|e| format!("{e:?}"))?;
+        Ok((status, headers, bytes.to_vec()))
+    }
 }
 
 pub struct TestResponse {
@@ -252,7 +315,27 @@ impl Browser<'_> {
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
-        let mut request = request;
+        self.try_send(request)
+            .await
+            .unwrap_or_else(|error| panic!("no response: {error}"))
+    }
+
+    /// Sends a request with this browser's cookies and keeps the cookies it sets; an error
+    /// when no response came (only possible over real HTTP, e.g. the server died).
+    pub async fn try_send(&self, request: Request<Body>) -> Result<TestResponse, String> {
+        let (status, headers, bytes) = self.exchange(request).await?;
+        Ok(TestResponse {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        })
+    }
+
+    /// One request and its response, with the cookie jar applied both ways.
+    async fn exchange(
+        &self,
+        mut request: Request<Body>,
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), String> {
         let cookie_header: String = self
             .cookies
             .lock()
@@ -266,10 +349,19 @@ impl Browser<'_> {
                 .headers_mut()
                 .insert(header::COOKIE, cookie_header.parse().unwrap());
         }
-        request.extensions_mut().insert(ConnectInfo(self.address));
-        let response = self.app.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
+        let (status, headers, bytes) = match &self.remote {
+            Some(remote) => remote.exchange(request).await?,
+            None => {
+                request.extensions_mut().insert(ConnectInfo(self.address));
+                let response = self.app.router.clone().oneshot(request).await.unwrap();
+                let status = response.status();
+                let headers = response.headers().clone();
+                let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                (status, headers, bytes.to_vec())
+            }
+        };
         for value in headers.get_all(header::SET_COOKIE) {
             let parsed = cookie::Cookie::parse(value.to_str().unwrap().to_string()).unwrap();
             let removed = parsed
@@ -282,14 +374,7 @@ impl Browser<'_> {
                 jar.insert(parsed.name().to_string(), parsed.value().to_string());
             }
         }
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        TestResponse {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        Ok((status, headers, bytes))
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
@@ -328,6 +413,18 @@ impl Browser<'_> {
         fields: &[(&str, &str)],
         files: &[(&str, &str, &[u8])],
     ) -> TestResponse {
+        self.try_post_multipart(path, fields, files)
+            .await
+            .unwrap_or_else(|error| panic!("no response: {error}"))
+    }
+
+    /// `post_multipart`, with an error instead of a panic when no response came.
+    pub async fn try_post_multipart(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, &[u8])],
+    ) -> Result<TestResponse, String> {
         if self.cookie("portal_csrf").is_none() {
             self.get("/ingreso").await;
         }
@@ -352,7 +449,7 @@ impl Browser<'_> {
             )
             .body(Body::from(body))
             .unwrap();
-        self.send(request).await
+        self.try_send(request).await
     }
 
     /// Registers an applicant with valid data and returns the response.
@@ -564,6 +661,13 @@ impl RequestForm {
 
     /// "Grabar".
     pub async fn post(&self, browser: &Browser<'_>) -> TestResponse {
+        self.try_post(browser)
+            .await
+            .unwrap_or_else(|error| panic!("no response: {error}"))
+    }
+
+    /// "Grabar", with an error instead of a panic when no response came.
+    pub async fn try_post(&self, browser: &Browser<'_>) -> Result<TestResponse, String> {
         let fields: Vec<(&str, &str)> = self
             .fields
             .iter()
@@ -575,7 +679,7 @@ impl RequestForm {
             .map(|(s, n, b)| (s.as_str(), n.as_str(), b.as_slice()))
             .collect();
         browser
-            .post_multipart(
+            .try_post_multipart(
                 &format!("/solicitudes/nueva/{}", self.kind),
                 &fields,
                 &files,
@@ -752,28 +856,11 @@ impl RawResponse {
 impl Browser<'_> {
     /// A GET whose body is kept as bytes (downloads), with this browser's cookies.
     pub async fn get_bytes(&self, path: &str) -> RawResponse {
-        let mut request = Request::get(path).body(Body::empty()).unwrap();
-        let cookie_header: String = self
-            .cookies
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        if !cookie_header.is_empty() {
-            request
-                .headers_mut()
-                .insert(header::COOKIE, cookie_header.parse().unwrap());
-        }
-        request.extensions_mut().insert(ConnectInfo(self.address));
-        let response = self.app.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let (status, headers, body) = self
+            .exchange(request)
             .await
-            .unwrap()
-            .to_vec();
+            .unwrap_or_else(|error| panic!("no response: {error}"));
         RawResponse {
             status,
             headers,
