@@ -18,8 +18,19 @@ use crate::web::{self, AppState};
 
 pub async fn state(settings: Settings, clock: SharedClock) -> anyhow::Result<AppState> {
     install_tls_provider();
-    let db = Db::connect(&settings.database_url, settings.database_max_connections).await?;
     let storage = storage(&settings.storage_url)?;
+    state_with_storage(settings, clock, storage).await
+}
+
+/// [`state`] with a file store built by the caller (tests give an S3 client pointed at a
+/// local S3-compatible server) instead of one built from `storage_url`.
+pub async fn state_with_storage(
+    settings: Settings,
+    clock: SharedClock,
+    storage: Arc<dyn ObjectStore>,
+) -> anyhow::Result<AppState> {
+    install_tls_provider();
+    let db = Db::connect(&settings.database_url, settings.database_max_connections).await?;
     let files = FileStore::new(storage.clone(), settings.data_dir.join("uploads-tmp"))
         .context("creating the upload scratch directory")?;
     // Whatever a crash left half-received is of no use: no request refers to it.

@@ -19,6 +19,7 @@ mod request_forms;
 mod request_integrity;
 mod requests;
 mod routes;
+mod scale_out;
 mod sec_admin;
 mod sec_audit;
 mod sec_charts;

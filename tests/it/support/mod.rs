@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod s3;
 pub mod smtp;
 
 use std::collections::HashMap;
@@ -53,11 +54,24 @@ impl TestApp {
 
     /// Serves the app on a loopback port, for tests that drive a real browser.
     pub async fn spawn_served() -> TestApp {
+        Self::spawn_served_with(|_| {}, None).await
+    }
+
+    /// Serves the app on a loopback port after letting the test adjust the settings, with the
+    /// given file store instead of the one the settings name.
+    pub async fn spawn_served_with(
+        adjust: impl FnOnce(&mut Settings),
+        storage: Option<Arc<dyn object_store::ObjectStore>>,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let app = Self::start(
-            |s| s.base_url = format!("http://{address}").parse().unwrap(),
+        let app = Self::start_with_storage(
+            |s| {
+                s.base_url = format!("http://{address}").parse().unwrap();
+                adjust(s);
+            },
             Some(listener),
+            storage,
         )
         .await;
         let service = app
@@ -82,6 +96,14 @@ impl TestApp {
         adjust: impl FnOnce(&mut Settings),
         listener: Option<tokio::net::TcpListener>,
     ) -> TestApp {
+        Self::start_with_storage(adjust, listener, None).await
+    }
+
+    async fn start_with_storage(
+        adjust: impl FnOnce(&mut Settings),
+        listener: Option<tokio::net::TcpListener>,
+        storage: Option<Arc<dyn object_store::ObjectStore>>,
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut settings = Settings::in_data_dir(dir.path());
         settings.base_url = BASE_URL.parse().unwrap();
@@ -96,9 +118,13 @@ impl TestApp {
         adjust(&mut settings);
         // A fixed Tuesday morning in Santiago, so that tests never depend on the real date.
         let clock = ManualClock::new("2025-03-04T13:00:00Z".parse().unwrap());
-        let state = portal::app::state(settings, Arc::new(clock.clone()))
-            .await
-            .expect("the app starts");
+        let state = match storage {
+            Some(storage) => {
+                portal::app::state_with_storage(settings, Arc::new(clock.clone()), storage).await
+            }
+            None => portal::app::state(settings, Arc::new(clock.clone())).await,
+        }
+        .expect("the app starts");
         let router = portal::app::router(state.clone());
         TestApp {
             state,
