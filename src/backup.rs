@@ -33,6 +33,8 @@ pub const SQLITE_FILE: &str = "portal.db";
 pub const PG_DUMP_FILE: &str = "portal.pgdump";
 pub const FILES_DIR: &str = "files";
 const FORMAT: &str = "1";
+/// Where request attachments are stored (`attachments/YYYY/MM/<id>`).
+const ATTACHMENTS_PREFIX: &str = "attachments/";
 /// How much of a file is read at a time while it is restored.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -402,7 +404,7 @@ async fn snapshot_sqlite(settings: &Settings, dir: &Path) -> anyhow::Result<Snap
         bail!("{} holds no portal schema", live.display());
     }
     vacuum.with_context(|| format!("copying the database into {}", target.display()))?;
-    let mut snapshot = connect_sqlite_file(&target).await?;
+    let mut snapshot = connect_sqlite_file(&target, false).await?;
     sqlx::query("PRAGMA journal_mode = DELETE")
         .execute(&mut snapshot)
         .await?;
@@ -433,10 +435,11 @@ fn sqlite_string(path: &Path) -> anyhow::Result<String> {
 }
 
 /// A connection to an existing SQLite file (never created here).
-async fn connect_sqlite_file(path: &Path) -> anyhow::Result<AnyConnection> {
+async fn connect_sqlite_file(path: &Path, read_only: bool) -> anyhow::Result<AnyConnection> {
     sqlx::any::install_default_drivers();
     let url = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
+        .read_only(read_only)
         .to_url_lossy();
     let options = AnyConnectOptions::from_url(&url)?;
     AnyConnection::connect_with(&options)
@@ -661,6 +664,12 @@ fn hex(bytes: &[u8]) -> String {
 #[derive(Debug)]
 pub struct RestoreReport {
     pub manifest: Manifest,
+    /// Files put into the storage, and their bytes.
+    pub restored: usize,
+    pub restored_bytes: u64,
+    /// SQLite: attachment files left out because no row of the restored database refers to
+    /// them (see [`restore`]).
+    pub skipped: usize,
     /// SQLite: where the database was put.
     pub database: Option<PathBuf>,
     /// PostgreSQL: the database step the operator must take.
@@ -678,9 +687,16 @@ impl fmt::Display for RestoreReport {
         writeln!(
             f,
             "  files: {} ({} bytes), each checked against its size and SHA-256",
-            m.files.len(),
-            m.total_bytes()
+            self.restored, self.restored_bytes
         )?;
+        if self.skipped > 0 {
+            writeln!(
+                f,
+                "  left out: {} attachment file(s) of submissions that were still in progress \
+                 when the backup was taken (no row refers to them)",
+                self.skipped
+            )?;
+        }
         if let Some(path) = &self.database {
             writeln!(f, "  database: {}", path.display())?;
         }
@@ -697,6 +713,9 @@ impl fmt::Display for RestoreReport {
 ///
 /// The files go first and the database last, as in a submission: should the restore stop
 /// half-way, there is no row without its file, and running it again (with `force`) finishes it.
+/// On SQLite, attachment files that no row of the snapshot refers to are left out (see
+/// [`is_orphan_attachment`]); on PostgreSQL, whose rows this command does not see, every file
+/// is restored and the portal's hourly collection removes recent orphans.
 pub async fn restore(
     settings: &Settings,
     dir: &Path,
@@ -709,14 +728,27 @@ pub async fn restore(
     if !force {
         refuse_non_empty_target(settings, storage.as_ref()).await?;
     }
+    let mut attachment_keys = None;
     if let (DatabaseKind::Sqlite, Some(file)) = (manifest.database, &manifest.database_file) {
         // Checked before anything is written: a damaged snapshot must stop the restore early.
-        verify_file(&dir.join(&file.key), file).await?;
+        let snapshot = dir.join(&file.key);
+        verify_file(&snapshot, file).await?;
+        attachment_keys = Some(attachment_keys_of(&snapshot).await?);
     }
     let files = FileStore::new(storage, settings.data_dir.join("uploads-tmp"))
         .context("creating the upload scratch directory")?;
+    let (mut skipped, mut restored, mut restored_bytes) = (0, 0, 0);
     for entry in &manifest.files {
+        if attachment_keys
+            .as_ref()
+            .is_some_and(|keys| is_orphan_attachment(keys, &entry.key))
+        {
+            skipped += 1;
+            continue;
+        }
         restore_file(&files, &key_path(&dir.join(FILES_DIR), &entry.key)?, entry).await?;
+        restored += 1;
+        restored_bytes += entry.size;
     }
     let (database, database_step) = match manifest.database {
         DatabaseKind::Sqlite => {
@@ -729,9 +761,33 @@ pub async fn restore(
     };
     Ok(RestoreReport {
         manifest,
+        restored,
+        restored_bytes,
+        skipped,
         database,
         database_step,
     })
+}
+
+/// The storage keys of the snapshot's attachment rows.
+async fn attachment_keys_of(snapshot: &Path) -> anyhow::Result<HashSet<String>> {
+    let mut conn = connect_sqlite_file(snapshot, true).await?;
+    let keys: Vec<String> = sqlx::query_scalar("SELECT storage_key FROM attachments")
+        .fetch_all(&mut conn)
+        .await
+        .context("reading the snapshot's attachments")?;
+    conn.close().await?;
+    Ok(keys.into_iter().collect())
+}
+
+/// An attachment file that no attachment row of the restored database refers to: a submission
+/// that was in flight while the backup ran. The portal's own rule (`jobs::collect_orphan_files`)
+/// deletes such files, but only in the current and previous month's folders and an hour after
+/// they were written; a backup restored later would keep them for ever. Restoring them is
+/// pointless, so they are left out. Other files (standard answers, official forms) are always
+/// restored: no collector looks at them, and their rows may well be there.
+fn is_orphan_attachment(keys: &HashSet<String>, key: &str) -> bool {
+    key.starts_with(ATTACHMENTS_PREFIX) && !keys.contains(key)
 }
 
 pub async fn read_manifest(dir: &Path) -> anyhow::Result<Manifest> {
@@ -840,7 +896,7 @@ async fn refuse_non_empty_target(
 
 /// Users and requests in an existing SQLite database (0 where the tables are not there yet).
 async fn count_people_and_requests(path: &Path) -> anyhow::Result<(i64, i64)> {
-    let mut conn = connect_sqlite_file(path).await?;
+    let mut conn = connect_sqlite_file(path, false).await?;
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('users', 'requests')",
     )

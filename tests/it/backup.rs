@@ -198,6 +198,15 @@ async fn a_backup_during_submissions_restores_every_acknowledged_request_with_it
         assert_eq!((bytes.len() as i64, sha256(&bytes)), (*size, sha.clone()));
     }
 
+    // The storage holds exactly the files the rows refer to: those of submissions that were
+    // in flight during the backup, copied without a row, were left out.
+    assert_eq!(restored.stored_files().len(), restored_files.len());
+    assert_eq!(
+        restored_report.restored + restored_report.skipped,
+        manifest.files.len()
+    );
+    assert_eq!(restored_report.skipped, report.unreferenced);
+
     // The applicant logs in to the restored portal and downloads their files.
     let browser = restored.browser();
     browser
