@@ -1,4 +1,4 @@
-//! The `portal` command: `serve`, `user add`, `demo`.
+//! The `portal` command: `serve`, `user add`, `demo`, `backup`, `restore`.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -43,6 +43,25 @@ enum Command {
         /// Where the demo keeps its database, files and e-mails.
         #[arg(long, default_value = "./demo-data")]
         data_dir: PathBuf,
+    },
+    /// Copy the database and every stored file into DIR (new or empty), with a MANIFEST of
+    /// sizes and SHA-256 digests. Safe while the portal serves: SQLite is copied as a
+    /// consistent online snapshot; PostgreSQL is not copied (the command prints the pg_dump
+    /// step, to run before it).
+    Backup {
+        /// Where the backup goes; must not exist or be empty.
+        dir: PathBuf,
+    },
+    /// Put a backup made by `portal backup` into the configured storage and (SQLite) database.
+    /// The portal must NOT be running against them. Every file is checked against its size and
+    /// SHA-256 in the MANIFEST. PostgreSQL: restores the files and prints the pg_restore step.
+    Restore {
+        /// The backup directory.
+        dir: PathBuf,
+        /// Restore even though the target database has users or requests, or the storage
+        /// holds files (the database is replaced; the files are added).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -112,6 +131,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             user_add(&state, args).await
         }
         Command::Demo { data_dir } => demo(data_dir).await,
+        Command::Backup { dir } => {
+            let settings = Settings::from_env()?;
+            crate::app::init_logging(&settings);
+            crate::app::install_tls_provider();
+            let report = crate::backup::backup(&settings, &dir).await?;
+            print!("{report}");
+            Ok(())
+        }
+        Command::Restore { dir, force } => {
+            let settings = Settings::from_env()?;
+            crate::app::init_logging(&settings);
+            crate::app::install_tls_provider();
+            let report = crate::backup::restore(&settings, &dir, force).await?;
+            print!("{report}");
+            Ok(())
+        }
     }
 }
 

@@ -75,6 +75,20 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 impl Db {
     /// Opens the pool, applies pending migrations and seeds the reference data once.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let db = Self::open(url, max_connections).await?;
+        MIGRATOR
+            .run(&db.pool)
+            .await
+            .context("applying the database migrations")?;
+        reference::seed_once(&db)
+            .await
+            .context("seeding the reference data")?;
+        Ok(db)
+    }
+
+    /// Opens the pool with the portal's connection settings, changing nothing in the database:
+    /// for tools (`portal backup`) that must not migrate a database a running server uses.
+    pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let is_sqlite = url.starts_with("sqlite:");
         if is_sqlite {
@@ -101,19 +115,21 @@ impl Db {
             .connect_with(options)
             .await
             .context("connecting to the database")?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .context("applying the database migrations")?;
-        let db = Db {
+        Ok(Db {
             pool,
             sqlite: is_sqlite,
             writer: Arc::new(tokio::sync::Semaphore::new(1)),
-        };
-        reference::seed_once(&db)
-            .await
-            .context("seeding the reference data")?;
-        Ok(db)
+        })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.sqlite
+    }
+
+    /// The latest migration applied to this database (its schema version); None when the
+    /// database holds no portal schema.
+    pub async fn schema_version(&self) -> Result<Option<i64>, sqlx::Error> {
+        schema_version(&self.pool).await
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -154,6 +170,47 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The latest migration this build knows: a database of a later schema is not for it.
+pub fn latest_migration() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// The latest migration applied to a database reached through `executor`; None when it holds
+/// no portal schema (no migrations table).
+pub async fn schema_version<'e, E>(executor: E) -> Result<Option<i64>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let result = sqlx::query_scalar::<_, Option<i64>>(
+        "SELECT MAX(version) FROM _sqlx_migrations WHERE success",
+    )
+    .fetch_one(executor)
+    .await;
+    match result {
+        Ok(version) => Ok(version),
+        // "no such table" (SQLite) or "undefined_table" (PostgreSQL): not a portal database.
+        Err(sqlx::Error::Database(error))
+            if error.code().as_deref() == Some("42P01")
+                || error.message().contains("no such table") =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The file of a SQLite database URL (`sqlite://path?mode=rwc`), percent-decoded as the
+/// driver reads it; None for an in-memory database or another backend.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let file = options.get_filename();
+    let memory = file.as_os_str().is_empty() || file.as_os_str() == ":memory:";
+    (!memory).then(|| file.to_path_buf())
 }
 
 fn create_sqlite_parent(url: &str) -> anyhow::Result<()> {

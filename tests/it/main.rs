@@ -4,6 +4,7 @@
 mod support;
 
 mod accounts;
+mod backup;
 mod browser;
 mod cli;
 mod communication;
