@@ -10,6 +10,7 @@ mod communication;
 mod distributor_inbox;
 mod distributor_settings;
 mod jobs;
+mod mail_outage;
 mod outbox;
 mod recovery;
 mod reference;
