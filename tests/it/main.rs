@@ -7,6 +7,7 @@ mod accounts;
 mod browser;
 mod cli;
 mod communication;
+mod disk_full;
 mod distributor_inbox;
 mod distributor_settings;
 mod jobs;
