@@ -17,6 +17,9 @@ use crate::support::{
     postgres_url, request_id,
 };
 
+/// Linux's "no space left on device".
+const ENOSPC: i32 = 28;
+
 /// A tmpfs mounted on a temporary directory for one test, unmounted when dropped.
 struct SmallDisk {
     mount_point: tempfile::TempDir,
@@ -63,7 +66,7 @@ impl SmallDisk {
             match file.write(&chunk) {
                 Ok(0) => break,
                 Ok(_) => {}
-                Err(error) if error.raw_os_error() == Some(libc_enospc()) => break,
+                Err(error) if error.raw_os_error() == Some(ENOSPC) => break,
                 Err(error) => panic!("writing the filler: {error}"),
             }
         }
@@ -72,11 +75,6 @@ impl SmallDisk {
             .expect("shortening the filler");
         Filler(path)
     }
-}
-
-/// ENOSPC on Linux.
-fn libc_enospc() -> i32 {
-    28
 }
 
 impl Drop for SmallDisk {
