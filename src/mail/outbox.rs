@@ -66,8 +66,8 @@ impl Outbox {
     /// Sends the e-mails that are due now (up to a batch), a few at a time. When an attempt
     /// times out the mail server is probably hanging, and every other attempt would wait just
     /// as long: the pass then starts no new attempt, lets those in flight finish, and leaves
-    /// the rest queued for the next pass. So a pass lasts about two timeouts at most, however
-    /// many e-mails are due, and the worker is soon free for e-mails queued meanwhile.
+    /// the rest queued for the next pass. So a hanging server costs a pass about two timeouts,
+    /// however many e-mails are due, and the worker is soon free for e-mails queued meanwhile.
     pub async fn deliver_due(&self) -> Result<Pass, sqlx::Error> {
         let now = self.clock.now();
         let due = outbox::due(&self.db, now, BATCH).await?;
