@@ -69,7 +69,10 @@ pub fn router(state: AppState) -> Router {
 pub fn outbox(state: &AppState) -> anyhow::Result<Outbox> {
     Ok(Outbox {
         db: state.db.clone(),
-        transport: Transport::from_url(&state.settings.mail_url)?,
+        transport: Transport::from_url(
+            &state.settings.mail_url,
+            state.settings.mail_timeout.unsigned_abs(),
+        )?,
         clock: state.clock.clone(),
         from: state.settings.mail_from.clone(),
         wakeup: state.mail_wakeup.clone(),

@@ -29,6 +29,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub database_max_connections: u32,
     pub mail_poll_interval: SignedDuration,
+    /// The longest one delivery attempt may take (connect, conversation, answer); a mail server
+    /// that hangs costs one attempt this long, which then counts as a temporary failure.
+    pub mail_timeout: SignedDuration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +61,7 @@ struct Raw {
     log_format: Option<String>,
     database_max_connections: Option<u32>,
     mail_poll_seconds: Option<i64>,
+    mail_timeout_seconds: Option<i64>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -165,6 +169,11 @@ impl Settings {
                 raw.mail_poll_seconds,
                 5,
             )?),
+            mail_timeout: SignedDuration::from_secs(positive(
+                "PORTAL_MAIL_TIMEOUT_SECONDS",
+                raw.mail_timeout_seconds,
+                30,
+            )?),
             data_dir,
         })
     }
@@ -240,6 +249,7 @@ mod tests {
         assert_eq!(settings.session_idle, SignedDuration::from_mins(30));
         assert_eq!(settings.log_format, LogFormat::Text);
         assert!(!settings.is_postgres());
+        assert_eq!(settings.mail_timeout, SignedDuration::from_secs(30));
     }
 
     #[test]
@@ -252,6 +262,7 @@ mod tests {
             ("PORTAL_CAPTCHA", "off"),
             ("PORTAL_SESSION_IDLE_MINUTES", "10"),
             ("PORTAL_LOG_FORMAT", "json"),
+            ("PORTAL_MAIL_TIMEOUT_SECONDS", "7"),
         ]))
         .unwrap();
         assert_eq!(settings.storage_url, "file:///srv/portal/files");
@@ -264,6 +275,7 @@ mod tests {
         assert!(!settings.captcha);
         assert_eq!(settings.session_idle, SignedDuration::from_mins(10));
         assert_eq!(settings.log_format, LogFormat::Json);
+        assert_eq!(settings.mail_timeout, SignedDuration::from_secs(7));
         assert_eq!(
             settings.link("/activar/x"),
             "https://portal.example.cl/activar/x"
@@ -283,6 +295,11 @@ mod tests {
                 "PORTAL_SESSION_IDLE_MINUTES",
             ),
             ("PORTAL_LOG_FORMAT", "xml", "PORTAL_LOG_FORMAT"),
+            (
+                "PORTAL_MAIL_TIMEOUT_SECONDS",
+                "0",
+                "PORTAL_MAIL_TIMEOUT_SECONDS",
+            ),
         ];
         for (name, value, expected) in cases {
             let error = Settings::from_map(vars(&[(name, value)])).unwrap_err();

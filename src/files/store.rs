@@ -32,6 +32,10 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Linux's ENOSPC and EDQUOT, for errors that reach us without a precise [`io::ErrorKind`].
 const ENOSPC: i32 = 28;
 const EDQUOT: i32 = 122;
+/// What the user reads when there is no room to keep what they sent, whether the files or the
+/// database ran out of space.
+pub const STORAGE_FULL: &str =
+    "No hay espacio de almacenamiento disponible en este momento. Intente nuevamente más tarde.";
 
 /// Uploaded files: a scratch directory for what is arriving, an object store for what is kept.
 #[derive(Clone, Debug)]
@@ -56,9 +60,7 @@ pub struct Upload {
 pub enum UploadError {
     #[error("El archivo supera el tamaño máximo de {} MB.", megabytes(*limit))]
     TooLarge { limit: u64 },
-    #[error(
-        "No hay espacio de almacenamiento disponible en este momento. Intente nuevamente más tarde."
-    )]
+    #[error("{}", STORAGE_FULL)]
     DiskFull,
     #[error("La carga del archivo se interrumpió. Intente nuevamente.")]
     Interrupted,

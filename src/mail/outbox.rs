@@ -3,8 +3,10 @@
 //! row is claimed before sending, so each e-mail goes out once in normal operation.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use jiff::SignedDuration;
+use futures::{StreamExt, stream};
+use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
 
 use super::transport::{SendError, Transport};
@@ -12,11 +14,16 @@ use crate::clock::SharedClock;
 use crate::store::{Db, outbox};
 
 /// How long a claimed e-mail is reserved for the worker that claimed it. Longer than one send
-/// attempt can take, so that a slow send is never picked up twice.
+/// attempt can take (see [`Outbox::claim_hold`]), so that a slow send is never picked up twice;
+/// short enough that an e-mail claimed by an instance that then died goes out soon after.
 const CLAIM_HOLD: SignedDuration = SignedDuration::from_mins(5);
 /// After this many temporary failures (about three days of retrying) the e-mail is given up.
 const MAX_ATTEMPTS: i64 = 80;
 const BATCH: i64 = 50;
+/// Attempts in flight at once within a pass. An attempt is mostly waiting on the mail server,
+/// so a few side by side keep one slow message from holding the others back, while staying a
+/// handful of connections to the relay.
+const CONCURRENT_SENDS: usize = 4;
 
 pub struct Outbox {
     pub db: Db,
@@ -33,6 +40,20 @@ pub struct Pass {
     pub sent: usize,
     pub retried: usize,
     pub failed: usize,
+    /// Due e-mails not attempted because an attempt of this pass timed out: they stay queued,
+    /// unclaimed and with their attempts unchanged, for the next pass.
+    pub postponed: usize,
+}
+
+/// What became of one due e-mail in a pass.
+enum Outcome {
+    Sent,
+    Retried,
+    Failed,
+    /// Not attempted: an attempt of this pass timed out.
+    Postponed,
+    /// Another worker claimed it first.
+    TakenElsewhere,
 }
 
 /// The wait before attempt number `attempts + 1`: 1, 2, 4, … minutes, at most one hour.
@@ -42,34 +63,95 @@ pub fn backoff(attempts: i64) -> SignedDuration {
 }
 
 impl Outbox {
-    /// Sends every e-mail that is due now.
+    /// Sends the e-mails that are due now (up to a batch), a few at a time. When an attempt
+    /// times out the mail server is probably hanging, and every other attempt would wait just
+    /// as long: the pass then starts no new attempt, lets those in flight finish, and leaves
+    /// the rest queued for the next pass. So a hanging server costs a pass about two timeouts,
+    /// however many e-mails are due, and the worker is soon free for e-mails queued meanwhile.
     pub async fn deliver_due(&self) -> Result<Pass, sqlx::Error> {
-        let mut pass = Pass::default();
         let now = self.clock.now();
-        for id in outbox::due(&self.db, now, BATCH).await? {
-            let Some(email) = outbox::claim(&self.db, &id, now, CLAIM_HOLD).await? else {
-                continue;
-            };
-            match self.transport.send(&self.from, &email).await {
-                Ok(()) => {
-                    outbox::mark_sent(&self.db, &email.id, self.clock.now()).await?;
-                    tracing::info!(outbox.id = %email.id, "e-mail sent");
-                    pass.sent += 1;
-                }
-                Err(SendError::Temporary(error)) if email.attempts + 1 < MAX_ATTEMPTS => {
-                    let next = self.clock.now() + backoff(email.attempts);
-                    outbox::mark_retry(&self.db, &email.id, next, &error).await?;
-                    tracing::warn!(outbox.id = %email.id, outbox.attempts = email.attempts + 1, error = %error, "e-mail delivery failed, will retry");
-                    pass.retried += 1;
-                }
-                Err(SendError::Temporary(error) | SendError::Permanent(error)) => {
-                    outbox::mark_failed(&self.db, &email.id, &error).await?;
-                    tracing::error!(outbox.id = %email.id, error = %error, "e-mail delivery failed for good");
-                    pass.failed += 1;
-                }
+        let due = outbox::due(&self.db, now, BATCH).await?;
+        let stalled = AtomicBool::new(false);
+        // Every started attempt runs to its end (no early return on an error), so that no row
+        // is left claimed by an attempt that was dropped halfway.
+        let outcomes: Vec<Result<Outcome, sqlx::Error>> = stream::iter(due)
+            .map(|id| self.attempt(id, now, &stalled))
+            .buffer_unordered(CONCURRENT_SENDS)
+            .collect()
+            .await;
+        let mut pass = Pass::default();
+        for outcome in outcomes {
+            match outcome? {
+                Outcome::Sent => pass.sent += 1,
+                Outcome::Retried => pass.retried += 1,
+                Outcome::Failed => pass.failed += 1,
+                Outcome::Postponed => pass.postponed += 1,
+                Outcome::TakenElsewhere => {}
             }
         }
+        if pass.postponed > 0 {
+            tracing::warn!(
+                outbox.postponed = pass.postponed,
+                "the mail server timed out; the other due e-mails wait for the next pass"
+            );
+        }
         Ok(pass)
+    }
+
+    /// Claims one e-mail, sends it and records the result, unless an attempt of this pass has
+    /// already timed out (`stalled`): then the e-mail is left as it is, not even claimed. A
+    /// timed-out attempt is recorded like any temporary failure (a retry with backoff, the
+    /// claim released) and raises `stalled`.
+    async fn attempt(
+        &self,
+        id: String,
+        now: Timestamp,
+        stalled: &AtomicBool,
+    ) -> Result<Outcome, sqlx::Error> {
+        if stalled.load(Ordering::SeqCst) {
+            return Ok(Outcome::Postponed);
+        }
+        let Some(email) = outbox::claim(&self.db, &id, now, self.claim_hold()).await? else {
+            return Ok(Outcome::TakenElsewhere);
+        };
+        let result = self.transport.send(&self.from, &email).await;
+        if matches!(result, Err(SendError::TimedOut(_))) {
+            stalled.store(true, Ordering::SeqCst);
+        }
+        let outcome = match result {
+            Ok(()) => {
+                outbox::mark_sent(&self.db, &email.id, self.clock.now()).await?;
+                tracing::info!(outbox.id = %email.id, "e-mail sent");
+                Outcome::Sent
+            }
+            Err(SendError::Temporary(error) | SendError::TimedOut(error))
+                if email.attempts + 1 < MAX_ATTEMPTS =>
+            {
+                let next = self.clock.now() + backoff(email.attempts);
+                outbox::mark_retry(&self.db, &email.id, next, &error).await?;
+                tracing::warn!(outbox.id = %email.id, outbox.attempts = email.attempts + 1, error = %error, "e-mail delivery failed, will retry");
+                Outcome::Retried
+            }
+            Err(
+                SendError::Temporary(error)
+                | SendError::TimedOut(error)
+                | SendError::Permanent(error),
+            ) => {
+                outbox::mark_failed(&self.db, &email.id, &error).await?;
+                tracing::error!(outbox.id = %email.id, error = %error, "e-mail delivery failed for good");
+                Outcome::Failed
+            }
+        };
+        Ok(outcome)
+    }
+
+    /// [`CLAIM_HOLD`], or twice the attempt timeout when that is longer: a claim must outlast
+    /// the attempt, or another worker would send the same e-mail while this one still waits.
+    fn claim_hold(&self) -> SignedDuration {
+        let attempt = SignedDuration::try_from(self.transport.timeout())
+            .unwrap_or(SignedDuration::MAX)
+            .saturating_mul(2);
+        CLAIM_HOLD.max(attempt)
     }
 
     /// Runs until the process ends: a pass when woken or every `poll`.

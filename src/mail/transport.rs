@@ -9,11 +9,15 @@ use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, To
 
 use crate::store::outbox::QueuedEmail;
 
-/// Time allowed for one delivery attempt, so that a hanging server cannot hold the worker.
-const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Where e-mails go, and how long one delivery attempt may take.
+#[derive(Clone)]
+pub struct Transport {
+    channel: Channel,
+    timeout: Duration,
+}
 
 #[derive(Clone)]
-pub enum Transport {
+enum Channel {
     Files(AsyncFileTransport<Tokio1Executor>),
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
@@ -21,52 +25,69 @@ pub enum Transport {
 /// Why an attempt failed, as far as retrying is concerned.
 #[derive(Debug)]
 pub enum SendError {
-    /// Worth trying again later: connection refused, timeout, 4xx answers.
+    /// Worth trying again later: connection refused, 4xx answers.
     Temporary(String),
+    /// Worth trying again later too, but the server did not answer within the attempt's time:
+    /// it may be hanging, and then every other attempt right now would wait as long.
+    TimedOut(String),
     /// Will never work: 5xx answers, an address the library refuses.
     Permanent(String),
 }
 
 impl Transport {
-    pub fn from_url(url: &str) -> anyhow::Result<Self> {
+    /// `timeout` bounds one whole attempt (connecting, the conversation and the answer), so
+    /// that a server that accepts the connection and then says nothing cannot hold the worker.
+    pub fn from_url(url: &str, timeout: Duration) -> anyhow::Result<Self> {
         if let Some(path) = url.strip_prefix("file://") {
             std::fs::create_dir_all(path)
                 .with_context(|| format!("creating the mail directory {path}"))?;
-            return Ok(Transport::Files(AsyncFileTransport::new(path)));
+            let channel = Channel::Files(AsyncFileTransport::new(path));
+            return Ok(Transport { channel, timeout });
         }
         if url.starts_with("smtp://") || url.starts_with("smtps://") {
-            let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            // lettre's own timeout applies to each network operation; it closes the socket
+            // cleanly, while the outer one in `send` bounds the attempt as a whole.
+            let smtp = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                 .context("PORTAL_MAIL_URL is not a valid SMTP URL")?
-                .timeout(Some(SEND_TIMEOUT))
+                .timeout(Some(timeout))
                 .build();
-            return Ok(Transport::Smtp(transport));
+            let channel = Channel::Smtp(smtp);
+            return Ok(Transport { channel, timeout });
         }
         bail!("PORTAL_MAIL_URL must start with file://, smtp:// or smtps://")
+    }
+
+    /// The longest one attempt takes before it is given up as [`SendError::TimedOut`].
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub async fn send(&self, from: &str, email: &QueuedEmail) -> Result<(), SendError> {
         let message = build(from, email).map_err(|e| SendError::Permanent(e.to_string()))?;
         let attempt = async {
-            match self {
-                Transport::Files(files) => files
+            match &self.channel {
+                Channel::Files(files) => files
                     .send(message)
                     .await
                     .map(|_| ())
                     .map_err(|e| SendError::Temporary(format!("writing the .eml file: {e}"))),
-                Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| {
+                Channel::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| {
                     if e.is_permanent() {
                         SendError::Permanent(e.to_string())
+                    } else if e.is_timeout() {
+                        SendError::TimedOut(e.to_string())
                     } else {
                         SendError::Temporary(e.to_string())
                     }
                 }),
             }
         };
-        match tokio::time::timeout(SEND_TIMEOUT + Duration::from_secs(5), attempt).await {
+        match tokio::time::timeout(self.timeout, attempt).await {
             Ok(result) => result,
-            Err(_) => Err(SendError::Temporary(
-                "the mail server did not answer in time".to_string(),
-            )),
+            Err(_) => Err(SendError::TimedOut(format!(
+                "the mail server did not answer within {} s",
+                self.timeout.as_secs_f64()
+            ))),
         }
     }
 }

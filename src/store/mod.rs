@@ -248,6 +248,16 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether the database refused a write for lack of disk space: SQLite's SQLITE_FULL (13),
+/// PostgreSQL's disk_full (53100). Nothing was written; the same action works again once
+/// space is freed, so the user is told so (507) rather than shown an internal error.
+pub fn is_storage_full(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| matches!(code.as_ref(), "13" | "53100"))
+}
+
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     error
         .as_database_error()

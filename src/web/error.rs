@@ -1,6 +1,7 @@
 //! One error type that knows its HTTP meaning. Expected refusals (404, 403) are plain pages;
-//! an unavailable database is a 503 that says so; anything else is logged once with its cause
-//! and shown as a plain page with a reference id that also appears in the log.
+//! an unavailable database is a 503 that says so, a full disk a 507 that says so; anything
+//! else is logged once with its cause and shown as a plain page with a reference id that also
+//! appears in the log.
 
 use askama::Template;
 use axum::http::StatusCode;
@@ -23,13 +24,19 @@ pub enum AppError {
     Refused(String),
     #[error("database unavailable: {0}")]
     Unavailable(sqlx::Error),
+    /// The database or the file storage has no room left: nothing was kept, and the same
+    /// action works once space is freed.
+    #[error("storage full: {0}")]
+    StorageFull(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
-        if crate::store::is_unavailable(&error) {
+        if crate::store::is_storage_full(&error) {
+            AppError::StorageFull(format!("database: {error}"))
+        } else if crate::store::is_unavailable(&error) {
             AppError::Unavailable(error)
         } else {
             AppError::Internal(error.into())
@@ -97,6 +104,16 @@ impl IntoResponse for AppError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Servicio no disponible",
                     "El portal no puede atender su solicitud en este momento. Intente nuevamente en unos minutos.",
+                    Some(reference),
+                )
+            }
+            AppError::StorageFull(cause) => {
+                let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+                tracing::error!(error.reference = %reference, error = %cause, "no space left to store what a user sent");
+                (
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "Sin espacio de almacenamiento",
+                    crate::files::store::STORAGE_FULL,
                     Some(reference),
                 )
             }

@@ -155,9 +155,10 @@ async fn receive(
                 upload,
                 file_name: safe_display_name(&original),
             }),
-            Err(error @ (UploadError::TooLarge { .. } | UploadError::DiskFull)) => {
+            Err(error @ UploadError::TooLarge { .. }) => {
                 errors.add(slot.code(), format!("{error} {}", accepted(&spec)));
             }
+            Err(error @ UploadError::DiskFull) => errors.add(slot.code(), error.to_string()),
             Err(UploadError::Interrupted) => {
                 return Err(AppError::BadRequest(
                     "La carga de un archivo se interrumpió. Intente nuevamente.",

@@ -160,9 +160,10 @@ async fn receive_file(
                 Err(error) => form.file_error = Some(format!("{error} {ACCEPTED}")),
             }
         }
-        Err(error @ (UploadError::TooLarge { .. } | UploadError::DiskFull)) => {
+        Err(error @ UploadError::TooLarge { .. }) => {
             form.file_error = Some(format!("{error} {ACCEPTED}"))
         }
+        Err(error @ UploadError::DiskFull) => form.file_error = Some(error.to_string()),
         Err(UploadError::Interrupted) => {
             return Err(AppError::BadRequest(
                 "La carga del archivo se interrumpió. Intente nuevamente.",
@@ -205,7 +206,7 @@ pub async fn store_file(
     match state.files.store(upload, &key).await {
         Ok(()) => {}
         Err(UploadError::DiskFull) => {
-            return Err(AppError::Refused(UploadError::DiskFull.to_string()));
+            return Err(AppError::StorageFull(format!("storing {key}: disk full")));
         }
         Err(error) => {
             return Err(anyhow::Error::new(error)
