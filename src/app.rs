@@ -18,7 +18,12 @@ use crate::web::{self, AppState};
 
 pub async fn state(settings: Settings, clock: SharedClock) -> anyhow::Result<AppState> {
     install_tls_provider();
-    let db = Db::connect(&settings.database_url, settings.database_max_connections).await?;
+    let limits = crate::store::Limits {
+        max_connections: settings.database_max_connections,
+        timeout: settings.database_timeout,
+        sqlite_busy_timeout: settings.sqlite_busy_timeout,
+    };
+    let db = Db::connect_with(&settings.database_url, limits).await?;
     let storage = storage(&settings.storage_url)?;
     let files = FileStore::new(storage.clone(), settings.data_dir.join("uploads-tmp"))
         .context("creating the upload scratch directory")?;
