@@ -7,6 +7,7 @@ mod accounts;
 mod browser;
 mod cli;
 mod communication;
+mod db_outage;
 mod distributor_inbox;
 mod distributor_settings;
 mod jobs;
