@@ -224,10 +224,13 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
 }
 
 fn is_unavailable_code(code: &str) -> bool {
-    // SQLite reports extended result codes (SQLITE_BUSY_SNAPSHOT is 517); the primary code is
-    // the low byte. 5 is SQLITE_BUSY (another process holds the write lock past busy_timeout),
-    // 6 SQLITE_LOCKED.
-    if let Ok(extended) = code.parse::<u32>() {
+    // A PostgreSQL SQLSTATE always has five characters, often all digits ("08006"); a SQLite
+    // result code is a number below 10000. SQLite reports extended codes (SQLITE_BUSY_SNAPSHOT
+    // is 517) whose low byte is the primary code: 5 is SQLITE_BUSY (another process holds the
+    // write lock past busy_timeout), 6 SQLITE_LOCKED.
+    if code.len() < 5
+        && let Ok(extended) = code.parse::<u32>()
+    {
         return matches!(extended & 0xff, 5 | 6);
     }
     // PostgreSQL SQLSTATE: class 08 is a connection exception; 57P01-57P03 the server shutting
