@@ -201,6 +201,14 @@ async fn postgres_cut_off_answers_503_and_comes_back_without_a_restart() {
         1,
         "the one attachment of the form"
     );
+    // Every pooled connection carries the server-side timeouts of the setting.
+    for setting in ["statement_timeout", "idle_in_transaction_session_timeout"] {
+        let value: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(value, "1s", "{setting}");
+    }
 }
 
 /// The connection is refused or swallowed after the transaction began, at the request's
