@@ -30,7 +30,12 @@ pub async fn state_with_storage(
     storage: Arc<dyn ObjectStore>,
 ) -> anyhow::Result<AppState> {
     install_tls_provider();
-    let db = Db::connect(&settings.database_url, settings.database_max_connections).await?;
+    let limits = crate::store::Limits {
+        max_connections: settings.database_max_connections,
+        timeout: settings.database_timeout,
+        sqlite_busy_timeout: settings.sqlite_busy_timeout,
+    };
+    let db = Db::connect_with(&settings.database_url, limits).await?;
     let files = FileStore::new(storage.clone(), settings.data_dir.join("uploads-tmp"))
         .context("creating the upload scratch directory")?;
     // Whatever a crash left half-received is of no use: no request refers to it.

@@ -268,7 +268,11 @@ pub async fn backup(settings: &Settings, dir: &Path) -> anyhow::Result<BackupRep
             )
         }
         DatabaseKind::Postgres => {
-            let db = Db::open(&settings.database_url, 1).await?;
+            let db = Db::open(
+                &settings.database_url,
+                crate::store::Limits::with_max_connections(1),
+            )
+            .await?;
             let version = db
                 .schema_version()
                 .await
@@ -388,7 +392,11 @@ async fn snapshot_sqlite(settings: &Settings, dir: &Path) -> anyhow::Result<Snap
         bail!("there is no database at {}", live.display());
     }
     let target = dir.join(SQLITE_FILE);
-    let db = Db::open(&settings.database_url, 1).await?;
+    let db = Db::open(
+        &settings.database_url,
+        crate::store::Limits::with_max_connections(1),
+    )
+    .await?;
     let version = db
         .schema_version()
         .await

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use jiff::SignedDuration;
@@ -28,6 +29,14 @@ pub struct Settings {
     pub contact_email: String,
     pub log_format: LogFormat,
     pub database_max_connections: u32,
+    /// The longest a page waits for the database: for a connection (opening and checking it
+    /// included) and, on PostgreSQL, for one statement. Past it the page answers 503.
+    pub database_timeout: Duration,
+    /// How long a SQLite write waits for another process's write lock before giving up.
+    pub sqlite_busy_timeout: Duration,
+    /// The longest the portal works on one request once its body has arrived; past it the
+    /// visitor gets the 503 page instead of a page that never ends.
+    pub request_timeout: Duration,
     pub mail_poll_interval: SignedDuration,
     /// The longest one delivery attempt may take (connect, conversation, answer); a mail server
     /// that hangs costs one attempt this long, which then counts as a temporary failure.
@@ -60,11 +69,18 @@ struct Raw {
     contact_email: Option<String>,
     log_format: Option<String>,
     database_max_connections: Option<u32>,
+    database_timeout_seconds: Option<i64>,
+    sqlite_busy_timeout_ms: Option<i64>,
+    request_timeout_seconds: Option<i64>,
     mail_poll_seconds: Option<i64>,
     mail_timeout_seconds: Option<i64>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+const DEFAULT_DATABASE_TIMEOUT_SECONDS: i64 = 10;
+/// Longer than the database timeout, so that a database error (and the clean-up that follows
+/// it) normally answers first; this deadline is the backstop for a connection that hangs.
+const DEFAULT_REQUEST_TIMEOUT_SECONDS: i64 = 30;
 
 impl Settings {
     /// Reads the process environment (and the file named by `PORTAL_CONFIG`, if any).
@@ -164,6 +180,30 @@ impl Settings {
                 .unwrap_or_else(|| "generacionciudadana@sec.cl".to_string()),
             log_format,
             database_max_connections: raw.database_max_connections.unwrap_or(10).max(1),
+            database_timeout: Duration::from_secs(
+                positive(
+                    "PORTAL_DATABASE_TIMEOUT_SECONDS",
+                    raw.database_timeout_seconds,
+                    DEFAULT_DATABASE_TIMEOUT_SECONDS,
+                )?
+                .unsigned_abs(),
+            ),
+            sqlite_busy_timeout: Duration::from_millis(
+                positive(
+                    "PORTAL_SQLITE_BUSY_TIMEOUT_MS",
+                    raw.sqlite_busy_timeout_ms,
+                    5_000,
+                )?
+                .unsigned_abs(),
+            ),
+            request_timeout: Duration::from_secs(
+                positive(
+                    "PORTAL_REQUEST_TIMEOUT_SECONDS",
+                    raw.request_timeout_seconds,
+                    DEFAULT_REQUEST_TIMEOUT_SECONDS,
+                )?
+                .unsigned_abs(),
+            ),
             mail_poll_interval: SignedDuration::from_secs(positive(
                 "PORTAL_MAIL_POLL_SECONDS",
                 raw.mail_poll_seconds,
@@ -250,6 +290,9 @@ mod tests {
         assert_eq!(settings.log_format, LogFormat::Text);
         assert!(!settings.is_postgres());
         assert_eq!(settings.mail_timeout, SignedDuration::from_secs(30));
+        assert_eq!(settings.database_timeout, Duration::from_secs(10));
+        assert_eq!(settings.sqlite_busy_timeout, Duration::from_millis(5_000));
+        assert_eq!(settings.request_timeout, Duration::from_secs(30));
     }
 
     #[test]
@@ -263,8 +306,14 @@ mod tests {
             ("PORTAL_SESSION_IDLE_MINUTES", "10"),
             ("PORTAL_LOG_FORMAT", "json"),
             ("PORTAL_MAIL_TIMEOUT_SECONDS", "7"),
+            ("PORTAL_DATABASE_TIMEOUT_SECONDS", "3"),
+            ("PORTAL_SQLITE_BUSY_TIMEOUT_MS", "250"),
+            ("PORTAL_REQUEST_TIMEOUT_SECONDS", "20"),
         ]))
         .unwrap();
+        assert_eq!(settings.database_timeout, Duration::from_secs(3));
+        assert_eq!(settings.sqlite_busy_timeout, Duration::from_millis(250));
+        assert_eq!(settings.request_timeout, Duration::from_secs(20));
         assert_eq!(settings.storage_url, "file:///srv/portal/files");
         assert!(settings.is_postgres());
         assert_eq!(settings.bind.port(), 9000);
@@ -299,6 +348,16 @@ mod tests {
                 "PORTAL_MAIL_TIMEOUT_SECONDS",
                 "0",
                 "PORTAL_MAIL_TIMEOUT_SECONDS",
+            ),
+            (
+                "PORTAL_DATABASE_TIMEOUT_SECONDS",
+                "0",
+                "PORTAL_DATABASE_TIMEOUT_SECONDS",
+            ),
+            (
+                "PORTAL_SQLITE_BUSY_TIMEOUT_MS",
+                "-5",
+                "PORTAL_SQLITE_BUSY_TIMEOUT_MS",
             ),
         ];
         for (name, value, expected) in cases {

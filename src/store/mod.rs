@@ -72,14 +72,39 @@ impl std::ops::DerefMut for WriteTx {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// How long the database may keep a page waiting, and how big the pool is.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_connections: u32,
+    /// Waiting for a connection (opening and checking it included) and, on PostgreSQL, one
+    /// statement.
+    pub timeout: Duration,
+    /// How long a SQLite statement waits for another process's write lock.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl Limits {
+    /// The defaults of the settings, with the given pool size.
+    pub fn with_max_connections(max_connections: u32) -> Self {
+        Limits {
+            max_connections,
+            timeout: Duration::from_secs(10),
+            sqlite_busy_timeout: Duration::from_millis(5_000),
+        }
+    }
+}
+
 impl Db {
-    /// Opens the pool, applies pending migrations and seeds the reference data once.
+    /// Opens the pool with the default limits, applies pending migrations and seeds the
+    /// reference data once.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
-        let db = Self::open(url, max_connections).await?;
-        MIGRATOR
-            .run(&db.pool)
-            .await
-            .context("applying the database migrations")?;
+        Self::connect_with(url, Limits::with_max_connections(max_connections)).await
+    }
+
+    /// Opens the pool, applies pending migrations and seeds the reference data once.
+    pub async fn connect_with(url: &str, limits: Limits) -> anyhow::Result<Self> {
+        let db = Self::open(url, limits).await?;
+        db.migrate().await?;
         reference::seed_once(&db)
             .await
             .context("seeding the reference data")?;
@@ -88,26 +113,28 @@ impl Db {
 
     /// Opens the pool with the portal's connection settings, changing nothing in the database:
     /// for tools (`portal backup`) that must not migrate a database a running server uses.
-    pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+    pub async fn open(url: &str, limits: Limits) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let is_sqlite = url.starts_with("sqlite:");
         if is_sqlite {
             create_sqlite_parent(url)?;
         }
         let options = AnyConnectOptions::from_str(url).context("parsing the database URL")?;
+        let session_settings = session_settings(is_sqlite, &limits);
         let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            // A page waits at most this long for a connection, then answers 503.
-            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(limits.max_connections)
+            // A page waits at most this long for a connection, then answers 503. The wait
+            // includes opening a new connection and checking an idle one (below), so a
+            // database that stopped answering cannot hold a page here for longer.
+            .acquire_timeout(limits.timeout)
+            // An idle connection may have been cut while it waited in the pool; a round trip
+            // before handing it out finds out, inside the acquire timeout.
+            .test_before_acquire(true)
             .after_connect(move |conn, _meta| {
+                let statements = session_settings.clone();
                 Box::pin(async move {
-                    if is_sqlite {
-                        // WAL and foreign keys are per file and per connection respectively;
-                        // synchronous=FULL makes a commit durable before it is acknowledged.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    for statement in statements {
+                        conn.execute(sqlx::AssertSqlSafe(statement)).await?;
                     }
                     Ok(())
                 })
@@ -130,6 +157,36 @@ impl Db {
     /// database holds no portal schema.
     pub async fn schema_version(&self) -> Result<Option<i64>, sqlx::Error> {
         schema_version(&self.pool).await
+    }
+
+    /// Applies pending migrations on a connection without the statement timeout (building an
+    /// index on a large table may take longer than any page should).
+    async fn migrate(&self) -> anyhow::Result<()> {
+        let mut conn = self
+            .unbounded_connection()
+            .await
+            .context("connecting to the database")?;
+        MIGRATOR
+            .run(&mut *conn)
+            .await
+            .context("applying the database migrations")?;
+        Ok(())
+    }
+
+    /// A connection without the PostgreSQL statement and idle-in-transaction timeouts, for
+    /// work that is long by nature and not a page (migrations, a backup reading whole tables).
+    /// It is closed when dropped, so no pooled connection ever lacks the timeouts.
+    pub async fn unbounded_connection(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<Any>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        conn.close_on_drop();
+        if !self.sqlite {
+            conn.execute("SET statement_timeout = 0").await?;
+            conn.execute("SET idle_in_transaction_session_timeout = 0")
+                .await?;
+        }
+        Ok(conn)
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -213,6 +270,32 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     (!memory).then(|| file.to_path_buf())
 }
 
+/// Statements run on every new connection. SQLite: WAL and foreign keys are per file and per
+/// connection respectively; synchronous=FULL makes a commit durable before it is acknowledged;
+/// busy_timeout bounds the wait for another process's write lock. PostgreSQL: a statement that
+/// waits on a lock or runs away is cancelled after the timeout, and a transaction left open by
+/// a client that vanished (its connection cut mid-transaction) is ended by the server, which
+/// releases its locks (the folio counter among them) for the other instances.
+fn session_settings(is_sqlite: bool, limits: &Limits) -> Vec<String> {
+    if is_sqlite {
+        vec![
+            "PRAGMA journal_mode = WAL".to_string(),
+            "PRAGMA synchronous = FULL".to_string(),
+            "PRAGMA foreign_keys = ON".to_string(),
+            format!(
+                "PRAGMA busy_timeout = {}",
+                limits.sqlite_busy_timeout.as_millis()
+            ),
+        ]
+    } else {
+        let millis = limits.timeout.as_millis();
+        vec![
+            format!("SET statement_timeout = {millis}"),
+            format!("SET idle_in_transaction_session_timeout = {millis}"),
+        ]
+    }
+}
+
 fn create_sqlite_parent(url: &str) -> anyhow::Result<()> {
     let path = url
         .trim_start_matches("sqlite://")
@@ -232,18 +315,17 @@ fn create_sqlite_parent(url: &str) -> anyhow::Result<()> {
 }
 
 /// Whether an error means "the database is not reachable right now" (answered with 503)
-/// rather than a bug.
+/// rather than a bug (500). What a cut connection gives, as observed through a proxy: a
+/// refused or closed connection is an I/O error ("expected to read 5 bytes, got 0 bytes at
+/// EOF"); one that stops answering is a pool timeout (opening or checking a connection is part
+/// of acquiring it). A database error is "unavailable" only for the codes listed below; a
+/// constraint violation, a syntax error or a missing column stays a bug.
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(db) => {
-            // SQLite "database is locked" / "busy", PostgreSQL shutting down or not accepting.
-            let code = db.code().unwrap_or_default();
-            matches!(
-                code.as_ref(),
-                "5" | "6" | "57P01" | "57P02" | "57P03" | "08006" | "08001"
-            )
-        }
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| is_unavailable_code(code.as_ref())),
         _ => false,
     }
 }
@@ -258,6 +340,27 @@ pub fn is_storage_full(error: &sqlx::Error) -> bool {
         .is_some_and(|code| matches!(code.as_ref(), "13" | "53100"))
 }
 
+fn is_unavailable_code(code: &str) -> bool {
+    // A PostgreSQL SQLSTATE always has five characters, often all digits ("08006"); a SQLite
+    // result code is a number below 10000. SQLite reports extended codes (SQLITE_BUSY_SNAPSHOT
+    // is 517) whose low byte is the primary code: 5 is SQLITE_BUSY (another process holds the
+    // write lock past busy_timeout), 6 SQLITE_LOCKED.
+    if code.len() < 5
+        && let Ok(extended) = code.parse::<u32>()
+    {
+        return matches!(extended & 0xff, 5 | 6);
+    }
+    // PostgreSQL SQLSTATE: class 08 is a connection exception; 57P01-57P03 the server shutting
+    // down or not accepting connections yet; 57014 a statement cancelled by statement_timeout;
+    // 55P03 a lock not available in time; 25P03 the session ended by
+    // idle_in_transaction_session_timeout; 53300 too many connections.
+    code.starts_with("08")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "57014" | "55P03" | "25P03" | "53300"
+        )
+}
+
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     error
         .as_database_error()
@@ -267,4 +370,50 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
 /// A new time-ordered identifier.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_outages_are_unavailable() {
+        let io = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "cut");
+        assert!(is_unavailable(&sqlx::Error::Io(io)));
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::PoolClosed));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+        assert!(!is_unavailable(&sqlx::Error::ColumnNotFound(
+            "x".to_string()
+        )));
+        assert!(!is_unavailable(&sqlx::Error::Protocol(
+            "unexpected message".to_string()
+        )));
+    }
+
+    #[test]
+    fn database_codes_of_outages_and_of_bugs() {
+        let cases = [
+            ("5", true),     // SQLITE_BUSY
+            ("517", true),   // SQLITE_BUSY_SNAPSHOT
+            ("773", true),   // SQLITE_BUSY_TIMEOUT
+            ("6", true),     // SQLITE_LOCKED
+            ("19", false),   // SQLITE_CONSTRAINT
+            ("2067", false), // SQLITE_CONSTRAINT_UNIQUE
+            ("1", false),    // SQLITE_ERROR (syntax, missing table)
+            ("08006", true),
+            ("08001", true),
+            ("57P01", true),
+            ("57014", true),
+            ("25P03", true),
+            ("53300", true),
+            ("23505", false), // unique violation
+            ("42601", false), // syntax error
+            ("42703", false), // undefined column
+            ("22P02", false), // invalid text representation
+        ];
+        for (code, expected) in cases {
+            assert_eq!(is_unavailable_code(code), expected, "{code}");
+        }
+    }
 }

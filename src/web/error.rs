@@ -3,9 +3,15 @@
 //! else is logged once with its cause and shown as a plain page with a reference id that also
 //! appears in the log.
 
+use std::time::Duration;
+
 use askama::Template;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+
+/// What a 503 tells browsers and load balancers: when to try again (seconds), and that the
+/// page must not be kept, so that the portal's answer is seen again once it is back.
+pub const RETRY_AFTER_SECONDS: &str = "30";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -22,24 +28,40 @@ pub enum AppError {
     /// A transition the workflow refuses, or a second click that found the work done.
     #[error("refused: {0}")]
     Refused(String),
-    #[error("database unavailable: {0}")]
-    Unavailable(sqlx::Error),
+    #[error("database unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    /// The request was not answered within the request timeout (a database connection that
+    /// stopped answering in the middle of the work).
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
     /// The database or the file storage has no room left: nothing was kept, and the same
     /// action works once space is freed.
     #[error("storage full: {0}")]
     StorageFull(String),
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
 }
 
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
-        if crate::store::is_storage_full(&error) {
-            AppError::StorageFull(format!("database: {error}"))
-        } else if crate::store::is_unavailable(&error) {
+        anyhow::Error::new(error).into()
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    /// A database error keeps its meaning when code on the way up wrapped it with context.
+    fn from(error: anyhow::Error) -> Self {
+        let database_error = |test: fn(&sqlx::Error) -> bool| {
+            error
+                .chain()
+                .any(|cause| cause.downcast_ref::<sqlx::Error>().is_some_and(test))
+        };
+        if database_error(crate::store::is_storage_full) {
+            AppError::StorageFull(format!("database: {error:#}"))
+        } else if database_error(crate::store::is_unavailable) {
             AppError::Unavailable(error)
         } else {
-            AppError::Internal(error.into())
+            AppError::Internal(error)
         }
     }
 }
@@ -98,14 +120,14 @@ impl IntoResponse for AppError {
                 return (StatusCode::CONFLICT, Html(body)).into_response();
             }
             AppError::Unavailable(cause) => {
-                let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-                tracing::warn!(error.reference = %reference, error = %cause, "database unavailable");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Servicio no disponible",
-                    "El portal no puede atender su solicitud en este momento. Intente nuevamente en unos minutos.",
-                    Some(reference),
-                )
+                let reference = new_reference();
+                tracing::warn!(error.reference = %reference, error = format!("{cause:#}"), "database unavailable");
+                return unavailable_page(Some(reference));
+            }
+            AppError::TimedOut(limit) => {
+                let reference = new_reference();
+                tracing::warn!(error.reference = %reference, timeout = ?limit, "request timed out");
+                return unavailable_page(Some(reference));
             }
             AppError::StorageFull(cause) => {
                 let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
@@ -118,7 +140,7 @@ impl IntoResponse for AppError {
                 )
             }
             AppError::Internal(cause) => {
-                let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+                let reference = new_reference();
                 tracing::error!(error.reference = %reference, error = format!("{cause:#}"), "internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -136,6 +158,34 @@ impl IntoResponse for AppError {
         let body = page.render().unwrap_or_else(|_| message.to_string());
         (status, Html(body)).into_response()
     }
+}
+
+fn new_reference() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+/// "Servicio no disponible" (503), with `Retry-After` and never cached.
+pub fn unavailable_page(reference: Option<String>) -> Response {
+    let message = "El portal no puede atender su solicitud en este momento. Intente nuevamente en unos minutos.";
+    let page = ErrorPage {
+        title: "Servicio no disponible",
+        message,
+        reference,
+    };
+    let body = page.render().unwrap_or_else(|_| message.to_string());
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Html(body)).into_response();
+    mark_unavailable(&mut response);
+    response
+}
+
+/// The headers every 503 carries.
+pub fn mark_unavailable(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 pub async fn not_found() -> AppError {

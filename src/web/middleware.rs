@@ -51,6 +51,55 @@ fn loggable_path(path: &str) -> String {
         .collect()
 }
 
+/// Answers 503 when the work on a request goes on longer than the request timeout, counted from
+/// the moment its body has arrived (so a large upload over a slow line is not cut). The
+/// database timeouts normally answer first; this is the backstop for a connection that stopped
+/// answering in the middle of the work, where nothing else would end the wait. The work is
+/// dropped: an open transaction is rolled back, and files stored for a submission that did not
+/// commit are left to the orphan collector, as after a crash.
+///
+/// Workbook downloads are built whole before the first byte is sent, which for a large report
+/// takes longer than a page should: they are left alone (their database reads are bounded by
+/// the database timeouts).
+pub async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.uri().path().ends_with(".xlsx") {
+        return next.run(request).await;
+    }
+    let limit = state.settings.request_timeout;
+    let (request, received) = notify_when_received(request);
+    let expired = async {
+        // Sent at the end of the body, or dropped with it: either way it has arrived.
+        let _ = received.await;
+        tokio::time::sleep(limit).await;
+    };
+    tokio::select! {
+        response = next.run(request) => response,
+        () = expired => AppError::TimedOut(limit).into_response(),
+    }
+}
+
+/// The request with its body wrapped so that the receiver resolves once the body has been read
+/// to its end (or dropped); at once for a request without a body.
+fn notify_when_received(request: Request) -> (Request, tokio::sync::oneshot::Receiver<()>) {
+    use axum::body::HttpBody;
+    use futures::StreamExt;
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    if request.body().is_end_stream() {
+        let _ = sender.send(());
+        return (request, receiver);
+    }
+    let (parts, body) = request.into_parts();
+    let mut sender = Some(sender);
+    let end = futures::stream::poll_fn(move |_| {
+        if let Some(sender) = sender.take() {
+            let _ = sender.send(());
+        }
+        std::task::Poll::Ready(None)
+    });
+    let body = Body::from_stream(body.into_data_stream().chain(end));
+    (Request::from_parts(parts, body), receiver)
+}
+
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();

@@ -189,6 +189,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/static/{*path}", get(assets::serve))
         .merge(pages)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::deadline,
+        ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(middleware::request_span())
         .with_state(state)

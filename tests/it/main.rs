@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod communication;
 mod crash;
+mod db_outage;
 mod disk_full;
 mod distributor_inbox;
 mod distributor_settings;

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod proxy;
 pub mod s3;
 pub mod smtp;
 
