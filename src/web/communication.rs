@@ -231,7 +231,8 @@ async fn persist(
     let stored = workflow::store_file(state, file, Action::SendMessage.code()).await?;
     let attachment = stored.as_ref().map(|stored| &stored.attachment);
     let outcome = commit(state, user, target, comment, token, attachment).await;
-    if !matches!(outcome, Ok(Outcome::Sent)) {
+    if !matches!(&outcome, Ok(Outcome::Sent)) && !outcome.as_ref().is_err_and(AppError::keeps_files)
+    {
         workflow::discard(state, &stored).await;
     }
     outcome
@@ -272,7 +273,7 @@ async fn commit(
     }
     queue_emails(state, &mut tx, target, comment).await?;
     state.faults.check(MESSAGE_BEFORE_COMMIT)?;
-    tx.commit().await?;
+    tx.commit().await.map_err(AppError::commit_uncertain)?;
     tracing::info!(request.id = %id, "message sent to the applicant");
     Ok(Outcome::Sent)
 }

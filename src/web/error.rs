@@ -38,6 +38,12 @@ pub enum AppError {
     /// action works once space is freed.
     #[error("storage full: {0}")]
     StorageFull(String),
+    /// A commit was sent but its answer never came (the connection broke at that moment): the
+    /// change may be recorded or not. Whoever stored files for it must leave them in place;
+    /// the orphan collector removes them later if no row refers to them, while deleting them
+    /// now could leave a recorded row without its file.
+    #[error("the outcome of a commit is unknown: {0}")]
+    CommitUncertain(Box<AppError>),
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -66,6 +72,18 @@ impl From<anyhow::Error> for AppError {
     }
 }
 
+impl AppError {
+    /// For the error of `tx.commit()` in an operation that stored files first.
+    pub fn commit_uncertain(error: sqlx::Error) -> AppError {
+        AppError::CommitUncertain(Box::new(error.into()))
+    }
+
+    /// Whether files stored for the failed operation must be kept (see `CommitUncertain`).
+    pub fn keeps_files(&self) -> bool {
+        matches!(self, AppError::CommitUncertain(_))
+    }
+}
+
 impl From<askama::Error> for AppError {
     fn from(error: askama::Error) -> Self {
         AppError::Internal(anyhow::Error::new(error).context("rendering a template"))
@@ -82,6 +100,9 @@ struct ErrorPage<'a> {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if let AppError::CommitUncertain(inner) = self {
+            return inner.into_response();
+        }
         let (status, title, message, reference) = match &self {
             AppError::NotFound => (
                 StatusCode::NOT_FOUND,
@@ -139,6 +160,7 @@ impl IntoResponse for AppError {
                     Some(reference),
                 )
             }
+            AppError::CommitUncertain(_) => unreachable!("answered as its cause, above"),
             AppError::Internal(cause) => {
                 let reference = new_reference();
                 tracing::error!(error.reference = %reference, error = format!("{cause:#}"), "internal error");

@@ -388,3 +388,40 @@ impl WriteLock {
         assert!(status.success(), "{status}");
     }
 }
+
+/// The connection breaks just after the COMMIT reached PostgreSQL: the request is recorded but
+/// the portal cannot know it. It must not delete the files it stored (a recorded row would
+/// lose its file); the orphan collector removes them later if no row refers to them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commit_whose_answer_is_lost_keeps_the_files_of_the_recorded_request() {
+    let Some((proxy, app)) = postgres_behind_proxy("postgres_commit_answer_lost").await else {
+        return;
+    };
+    let cast = cast(&app).await;
+    proxy.cut_after_client_sends("COMMIT", Mode::Refuse);
+    let cut = within("commit answer lost", cast.form.post(&cast.applicant)).await;
+    assert_eq!(proxy.mode(), Mode::Refuse, "the cut happened at the COMMIT");
+    assert_unavailable("commit answer lost", &cut);
+    proxy.set(Mode::Forward);
+    // PostgreSQL received the COMMIT before the connection closed: the request is there, and
+    // every attachment row still has its file.
+    assert_eq!(app.rows("requests").await, 1);
+    let keys: Vec<String> = sqlx::query_scalar("SELECT storage_key FROM attachments")
+        .fetch_all(app.state.db.pool())
+        .await
+        .unwrap();
+    assert!(!keys.is_empty());
+    for key in keys {
+        use object_store::ObjectStoreExt;
+        let path = object_store::path::Path::from(key.as_str());
+        app.state
+            .storage
+            .head(&path)
+            .await
+            .unwrap_or_else(|e| panic!("the recorded attachment {key} lost its file: {e}"));
+    }
+    // Sent again, the same form finds the request the lost answer was about.
+    let again = within("the same form again", cast.form.post(&cast.applicant)).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    assert_eq!(app.rows("requests").await, 1);
+}

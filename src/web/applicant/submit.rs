@@ -441,7 +441,9 @@ async fn persist(
             Ok(other)
         }
         Err(error) => {
-            delete_files(state, &attachments).await;
+            if !error.keeps_files() {
+                delete_files(state, &attachments).await;
+            }
             Err(error)
         }
     }
@@ -558,7 +560,7 @@ async fn commit(
     queue_emails(state, &mut tx, user, kind, checked, &id, &folio, due_on).await?;
     state.faults.check(crate::faults::SUBMIT_BEFORE_COMMIT)?;
     crate::faults::crash_point(crate::faults::SUBMIT_BEFORE_COMMIT);
-    tx.commit().await?;
+    tx.commit().await.map_err(AppError::commit_uncertain)?;
     crate::faults::crash_point(crate::faults::SUBMIT_AFTER_COMMIT);
     tracing::info!(request.id = %id, request.kind = kind.code(), "request submitted");
     Ok(Outcome::Created { id })

@@ -97,7 +97,7 @@ pub async fn submit(
     }
     let stored = store_file(&state, form.file, "answer").await?;
     let result = commit(&state, &user.id, &request, next, &token, &comment, &stored).await;
-    if !matches!(result, Ok(true)) {
+    if !matches!(&result, Ok(true)) && !result.as_ref().is_err_and(AppError::keeps_files) {
         discard(&state, &stored).await;
     }
     result?;
@@ -149,7 +149,7 @@ async fn commit(
     }
     notify_applicant(state, &mut tx, request, Action::Answer, next, comment).await?;
     crate::faults::crash_point(crate::faults::ANSWER_BEFORE_COMMIT);
-    tx.commit().await?;
+    tx.commit().await.map_err(AppError::commit_uncertain)?;
     crate::faults::crash_point(crate::faults::ANSWER_AFTER_COMMIT);
     Ok(true)
 }

@@ -116,7 +116,7 @@ pub async fn submit(
     };
     let stored = store_file(&state, form.file, "payment_proof").await?;
     let result = commit(&state, &user.id, &request, next, method, &stored).await;
-    if result.is_err() {
+    if result.as_ref().is_err_and(|e| !e.keeps_files()) {
         discard(&state, &stored).await;
     }
     result?;
@@ -169,7 +169,7 @@ async fn commit(
     )
     .await?;
     notify_company(state, &mut tx, request).await?;
-    tx.commit().await?;
+    tx.commit().await.map_err(AppError::commit_uncertain)?;
     Ok(())
 }
 

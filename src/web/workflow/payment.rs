@@ -161,7 +161,7 @@ pub async fn request_payment(
         requested_by: &user.id,
     };
     let result = commit_request(&state, &request, next, &payment, &token, &stored).await;
-    if !matches!(result, Ok(true)) {
+    if !matches!(&result, Ok(true)) && !result.as_ref().is_err_and(AppError::keeps_files) {
         discard(&state, &stored).await;
     }
     result?;
@@ -219,7 +219,7 @@ async fn commit_request(
         &comment,
     )
     .await?;
-    tx.commit().await?;
+    tx.commit().await.map_err(AppError::commit_uncertain)?;
     Ok(true)
 }
 
@@ -279,7 +279,7 @@ pub async fn validate(
     };
     requests::insert_event(&mut tx, &event, now).await?;
     notify_applicant(&state, &mut tx, &request, Action::ValidatePayment, next, "").await?;
-    tx.commit().await?;
+    tx.commit().await.map_err(AppError::commit_uncertain)?;
     state.mail_wakeup.notify_one();
     Ok(Redirect::to(&format!("/solicitudes/{id}")).into_response())
 }
@@ -327,7 +327,7 @@ pub async fn reject(
         &reason,
     )
     .await?;
-    tx.commit().await?;
+    tx.commit().await.map_err(AppError::commit_uncertain)?;
     state.mail_wakeup.notify_one();
     Ok(Redirect::to(&format!("/solicitudes/{id}")).into_response())
 }

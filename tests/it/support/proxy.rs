@@ -24,6 +24,9 @@ pub enum Mode {
 struct Trigger {
     pattern: Vec<u8>,
     mode: Mode,
+    /// The bytes that fire it reach the server first (the server gets the statement, its
+    /// answer is lost), instead of never reaching it.
+    delivered: bool,
 }
 
 #[derive(Clone)]
@@ -74,6 +77,17 @@ impl Proxy {
         *self.control.trigger.lock().unwrap() = Some(Trigger {
             pattern: pattern.as_bytes().to_vec(),
             mode,
+            delivered: false,
+        });
+    }
+
+    /// Goes to `mode` right after passing on the bytes that contain `pattern`: the server
+    /// receives the statement, but the client never hears its answer.
+    pub fn cut_after_client_sends(&self, pattern: &str, mode: Mode) {
+        *self.control.trigger.lock().unwrap() = Some(Trigger {
+            pattern: pattern.as_bytes().to_vec(),
+            mode,
+            delivered: true,
         });
     }
 }
@@ -138,9 +152,18 @@ async fn pipe(
                     Ok(0) | Err(_) => return,
                     Ok(n) => &from_client[..n],
                 };
-                if triggered(&control, chunk) && !wait_for_forward(&mut mode).await {
+                match triggered(&control, chunk) {
+                    Some(true) => {
+                        let _ = server_write.write_all(chunk).await;
+                        let _ = server_write.flush().await;
+                        if !wait_for_forward(&mut mode).await {
+                            return;
+                        }
+                        continue;
+                    }
                     // Refused: the bytes never reach the server.
-                    return;
+                    Some(false) if !wait_for_forward(&mut mode).await => return,
+                    _ => {}
                 }
                 if server_write.write_all(chunk).await.is_err() {
                     return;
@@ -175,17 +198,19 @@ async fn wait_for_forward(mode: &mut watch::Receiver<Mode>) -> bool {
     }
 }
 
-/// Whether this chunk fires the armed trigger; if so the mode has been switched.
-fn triggered(control: &Control, chunk: &[u8]) -> bool {
+/// Whether this chunk fires the armed trigger (then the mode has been switched), and whether
+/// the chunk is to reach the server before the switch takes effect.
+fn triggered(control: &Control, chunk: &[u8]) -> Option<bool> {
     let mut trigger = control.trigger.lock().unwrap();
     let fires = trigger.as_ref().is_some_and(|t| {
         chunk
             .windows(t.pattern.len())
             .any(|window| window == t.pattern.as_slice())
     });
-    if fires {
-        let mode = trigger.take().unwrap().mode;
-        control.mode.send_replace(mode);
+    if !fires {
+        return None;
     }
-    fires
+    let fired = trigger.take().unwrap();
+    control.mode.send_replace(fired.mode);
+    Some(fired.delivered)
 }
