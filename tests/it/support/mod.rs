@@ -543,14 +543,14 @@ pub async fn place(app: &TestApp, prefix: &str) -> (String, String, String) {
 }
 
 /// A PostgreSQL database made for one test and dropped after it.
-struct PostgresDatabase {
+pub struct PostgresDatabase {
     admin_url: String,
     name: String,
-    url: String,
+    pub url: String,
 }
 
 impl PostgresDatabase {
-    async fn create(admin_url: &str) -> PostgresDatabase {
+    pub async fn create(admin_url: &str) -> PostgresDatabase {
         use sqlx::Connection;
         let name = format!("portal_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = sqlx::PgConnection::connect(admin_url)
