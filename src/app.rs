@@ -49,6 +49,15 @@ pub async fn state_with_storage(
             "removed unfinished uploads left by an earlier run"
         );
     }
+    let reports = crate::web::tabular::clean_report_scratch(&settings.data_dir)
+        .await
+        .context("cleaning the report scratch directory")?;
+    if reports > 0 {
+        tracing::info!(
+            files = reports,
+            "removed unfinished workbooks left by an earlier run"
+        );
+    }
     Ok(AppState {
         db,
         settings: Arc::new(settings),

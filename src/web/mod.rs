@@ -19,7 +19,7 @@ mod profile;
 mod regulator;
 mod requests;
 pub mod session;
-mod tabular;
+pub mod tabular;
 mod workflow;
 
 use std::sync::Arc;

@@ -104,7 +104,7 @@ where
     F: FnOnce(mpsc::Sender<Batch>) -> Fut,
     Fut: Future<Output = AppResult<()>>,
 {
-    let dir = state.settings.data_dir.join("reports-tmp");
+    let dir = report_scratch(&state.settings.data_dir);
     tokio::fs::create_dir_all(&dir)
         .await
         .with_context(|| format!("creating {}", dir.display()))?;
@@ -180,6 +180,33 @@ fn write_workbook(
     }
     workbook.save(path)?;
     Ok(())
+}
+
+/// Where workbooks are built before they are sent; local to each instance.
+fn report_scratch(data_dir: &Path) -> PathBuf {
+    data_dir.join("reports-tmp")
+}
+
+/// At start-up, before any download is in flight: removes the workbooks (and the writer's own
+/// temporary files) that a crash left half-built. Returns how many entries went.
+pub async fn clean_report_scratch(data_dir: &Path) -> io::Result<usize> {
+    let dir = report_scratch(data_dir);
+    let mut entries = match tokio::fs::read_dir(&dir).await {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(error) => return Err(error),
+    };
+    let mut removed = 0;
+    while let Some(entry) = entries.next_entry().await? {
+        let path = entry.path();
+        if entry.file_type().await?.is_dir() {
+            tokio::fs::remove_dir_all(&path).await?;
+        } else {
+            tokio::fs::remove_file(&path).await?;
+        }
+        removed += 1;
+    }
+    Ok(removed)
 }
 
 fn add_sheet(workbook: &mut Workbook, existing: usize, header: &[&str]) -> anyhow::Result<()> {

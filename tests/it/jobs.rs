@@ -78,3 +78,23 @@ async fn orphan_files_are_collected_and_files_with_a_row_are_kept() {
         "a file with its row stays"
     );
 }
+
+#[tokio::test]
+async fn workbooks_half_built_by_a_crash_are_removed_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().join("reports-tmp");
+    std::fs::create_dir_all(scratch.join("writer-temp")).unwrap();
+    std::fs::write(scratch.join("01a2.xlsx"), b"PK half a workbook").unwrap();
+    std::fs::write(scratch.join("writer-temp").join("sheet1.xml"), b"<row").unwrap();
+    let data_dir = dir.path().to_path_buf();
+    let _app = TestApp::spawn_with(|s| {
+        let database_url = s.database_url.clone();
+        let postgres = s.is_postgres();
+        *s = portal::settings::Settings::in_data_dir(&data_dir);
+        if postgres {
+            s.database_url = database_url;
+        }
+    })
+    .await;
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
+}
