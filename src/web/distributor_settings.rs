@@ -232,9 +232,9 @@ async fn receive_answer(
     match state.files.receive(field, DEFAULT_MAX_BYTES).await {
         Ok(upload) if upload.size == 0 && original.is_empty() => Ok(Ok(None)),
         Ok(upload) => check_answer(state, upload, &original).await,
-        Err(error @ (UploadError::TooLarge { .. } | UploadError::DiskFull)) => {
-            Ok(Err(format!("{error} {}", accepted())))
-        }
+        Err(error @ UploadError::TooLarge { .. }) => Ok(Err(format!("{error} {}", accepted()))),
+        // Not the file's fault: no list of what is accepted.
+        Err(error @ UploadError::DiskFull) => Ok(Err(error.to_string())),
         Err(UploadError::Interrupted) => Err(AppError::BadRequest(INTERRUPTED)),
         Err(UploadError::Io(error)) => Err(anyhow::Error::new(error)
             .context("receiving an upload")

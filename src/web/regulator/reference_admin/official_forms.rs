@@ -53,9 +53,9 @@ async fn receive(state: &AppState, mut multipart: Multipart) -> AppResult<Receiv
                 file = match state.files.receive(field, DEFAULT_MAX_BYTES).await {
                     Ok(upload) if upload.size == 0 && original.is_empty() => Ok(None),
                     Ok(upload) => Ok(Some((upload, original))),
-                    Err(e @ (UploadError::TooLarge { .. } | UploadError::DiskFull)) => {
-                        Err(format!("{e} {FORM_ACCEPTED}"))
-                    }
+                    Err(e @ UploadError::TooLarge { .. }) => Err(format!("{e} {FORM_ACCEPTED}")),
+                    // Not the file's fault: no list of what is accepted.
+                    Err(e @ UploadError::DiskFull) => Err(e.to_string()),
                     Err(UploadError::Interrupted) => {
                         return Err(AppError::BadRequest("La carga del archivo se interrumpió."));
                     }
