@@ -165,9 +165,10 @@ def curl_time(url, cookie, field="time_total", out="/dev/null"):
 
 
 def list_pages(portal, sessions, seconds):
-    log("== 1. List pages against /healthz (wrk, 32 connections)")
+    log("== 1. List pages against /healthz and a static file (wrk, 32 connections)")
     pages = {
         "healthz": (portal.base + "/healthz", None),
+        "static_file": (portal.base + "/static/portal.css", None),
         "applicant_inbox": (portal.base + "/solicitante", sessions["applicant"].cookie_header()),
         "company_inbox_two_filters": (
             portal.base + "/distribuidora?tipo=SI&estado=pending_answer",
@@ -179,9 +180,10 @@ def list_pages(portal, sessions, seconds):
         ),
     }
     figures = {name: wrk(url, cookie, seconds) for name, (url, cookie) in pages.items()}
-    base = figures["healthz"]["rps"]
+    base, static = figures["healthz"]["rps"], figures["static_file"]["rps"]
     for name, figure in figures.items():
         figure["ratio_to_healthz"] = figure["rps"] / base
+        figure["ratio_to_static"] = figure["rps"] / static
         log(f"   {name:28} {figure['rps']:10.0f} req/s  p50 {figure['p50_ms']:.2f} ms  "
             f"p99 {figure['p99_ms']:.2f} ms  ratio {figure['ratio_to_healthz']:.3f}")
     return figures
