@@ -223,6 +223,11 @@ async fn fill(
         Vec::new()
     };
     let now = state.now();
+    // Ids are made from times, this run's key and a counter: the key differs between two runs
+    // into one database (the folio numbers they take differ) even with the same seed and clock.
+    let run = options.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (to_micros(now) as u64).rotate_left(17)
+        ^ (first_folio as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93);
     let mut rng = Rng::new(options.seed ^ 0xA5A5);
     let people = people::create(
         conn,
@@ -230,12 +235,14 @@ async fn fill(
         options,
         hash,
         to_micros(now),
+        run.rotate_left(29),
         &mut rng,
     )
     .await?;
     let world = World {
         requests: options.requests,
         seed: options.seed,
+        run,
         now,
         first_folio,
         companies: people.companies,
@@ -570,6 +577,7 @@ mod people {
         options: Options,
         hash: &str,
         now: i64,
+        run: u64,
         rng: &mut Rng,
     ) -> anyhow::Result<People> {
         let existing = existing(conn).await?;
@@ -596,7 +604,7 @@ mod people {
             now,
             rows: Vec::new(),
             audit: Vec::new(),
-            ids: plan::Ids::new(options.seed.rotate_left(32) ^ now as u64),
+            ids: plan::Ids::new(run),
         };
         let mut created = 0;
         let (bench_applicant, new) = bench(

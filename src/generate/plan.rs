@@ -111,6 +111,8 @@ pub struct Comuna {
 pub struct World {
     pub requests: u64,
     pub seed: u64,
+    /// Distinguishes the ids of this run from those of another (see [`Ids`]).
+    pub run: u64,
     pub now: Timestamp,
     pub first_folio: i64,
     pub companies: Vec<Company>,
@@ -171,8 +173,6 @@ enum Step {
 
 impl Generator {
     pub fn new(world: World) -> Self {
-        let run = world.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            ^ (world.now.as_microsecond() as u64).rotate_left(17);
         // Bigger companies first in the seed list take more requests: weight 24, 23, … 1,
         // with the largest (EN) heaviest.
         let count = world.companies.len() as u64;
@@ -196,7 +196,7 @@ impl Generator {
             (world.bench_requests as f64 * 1.2 / world.requests.max(1) as f64).min(1.0);
         Generator {
             rng: Rng::new(world.seed),
-            ids: Ids::new(run),
+            ids: Ids::new(world.run),
             open: Vec::new(),
             company_weights,
             bench_owned: 0,
@@ -320,7 +320,12 @@ impl Generator {
             return self.new_installation();
         }
         let index = self.open.len() - 1 - self.rng.below(recent as u64) as usize;
-        self.open.swap_remove(index)
+        let installation = self.open.swap_remove(index);
+        // The bench applicant owns exactly the number of requests asked for.
+        if installation.applicant == BENCH && self.bench_owned >= self.world.bench_requests {
+            return self.new_installation();
+        }
+        installation
     }
 
     fn keep_installation(&mut self, mut installation: Installation, made: RequestKind) {
