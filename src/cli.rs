@@ -1,4 +1,4 @@
-//! The `portal` command: `serve`, `user add`, `demo`, `backup`, `restore`.
+//! The `portal` command: `serve`, `user add`, `demo`, `generate`, `backup`, `restore`.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -43,7 +43,14 @@ enum Command {
         /// Where the demo keeps its database, files and e-mails.
         #[arg(long, default_value = "./demo-data")]
         data_dir: PathBuf,
+        /// Before serving, generate this many requests with their users and files (skipped
+        /// when the demo data already holds requests).
+        #[arg(long)]
+        requests: Option<u64>,
     },
+    /// Fill the configured database and storage (as `serve` reads them) with generated users,
+    /// requests, history and files for benchmarks, and print the bench accounts.
+    Generate(GenerateArgs),
     /// Copy the database and every stored file into DIR (new or empty), with a MANIFEST of
     /// sizes and SHA-256 digests. Safe while the portal serves: SQLite is copied as a
     /// consistent online snapshot; PostgreSQL is not copied (the command prints the pg_dump
@@ -63,6 +70,19 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// How many requests to generate.
+    #[arg(long)]
+    requests: u64,
+    /// The same seed gives the same data (ids and times differ with the current time).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Add to a database that already holds requests instead of refusing it.
+    #[arg(long)]
+    append: bool,
 }
 
 #[derive(Subcommand)]
@@ -130,7 +150,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let state = crate::app::state(settings, Arc::new(SystemClock)).await?;
             user_add(&state, args).await
         }
-        Command::Demo { data_dir } => demo(data_dir).await,
+        Command::Demo { data_dir, requests } => demo(data_dir, requests).await,
+        Command::Generate(args) => {
+            let settings = Settings::from_env()?;
+            crate::app::init_logging(&settings);
+            let state = crate::app::state(settings, Arc::new(SystemClock)).await?;
+            let options = crate::generate::Options {
+                requests: args.requests,
+                seed: args.seed,
+                append: args.append,
+            };
+            let summary = crate::generate::generate(&state, options, &progress_bar()).await?;
+            print!("{summary}");
+            Ok(())
+        }
         Command::Backup { dir } => {
             let settings = Settings::from_env()?;
             crate::app::init_logging(&settings);
@@ -248,7 +281,38 @@ const DEMO_ACCOUNTS: [DemoAccount; 3] = [
 ];
 const DEMO_PASSWORD: &str = "sol de tarde en la pampa";
 
-async fn demo(data_dir: PathBuf) -> anyhow::Result<()> {
+/// One bar on stderr, drawn only when stderr is a terminal.
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} requests, {per_sec}, {eta} left",
+        )
+        .expect("a valid progress template"),
+    );
+    bar
+}
+
+/// Generates the demo's requests, unless the demo data holds some already (a second start).
+async fn demo_requests(state: &AppState, requests: u64) -> anyhow::Result<()> {
+    let options = crate::generate::Options {
+        requests,
+        seed: 1,
+        append: false,
+    };
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM requests")
+        .fetch_one(state.db.pool())
+        .await?;
+    if held > 0 {
+        println!("The demo data holds {held} requests already; none generated.");
+        return Ok(());
+    }
+    let summary = crate::generate::generate(state, options, &progress_bar()).await?;
+    println!("{}", summary.to_string().lines().next().unwrap_or_default());
+    Ok(())
+}
+
+async fn demo(data_dir: PathBuf, requests: Option<u64>) -> anyhow::Result<()> {
     let mut vars: HashMap<String, String> = std::env::vars()
         .filter(|(key, _)| key.starts_with("PORTAL_"))
         .filter(|(key, _)| {
@@ -265,6 +329,11 @@ async fn demo(data_dir: PathBuf) -> anyhow::Result<()> {
     let settings = Settings::from_map(vars)?;
     crate::app::init_logging(&settings);
     let state = crate::app::state(settings, Arc::new(SystemClock)).await?;
+    // The generated bench accounts are the demo accounts (same RUTs and password): generated
+    // first, the demo accounts below then find them.
+    if let Some(requests) = requests {
+        demo_requests(&state, requests).await?;
+    }
     for demo in &DEMO_ACCOUNTS {
         let account = NewAccount {
             profile: Profile::from_cli(demo.profile).expect("known profile"),

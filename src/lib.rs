@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod domain;
 pub mod faults;
 pub mod files;
+pub mod generate;
 pub mod jobs;
 pub mod mail;
 pub mod settings;

@@ -20,7 +20,7 @@ mod regulator;
 mod requests;
 pub mod session;
 pub mod tabular;
-mod workflow;
+pub(crate) mod workflow;
 
 use std::sync::Arc;
 

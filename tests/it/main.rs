@@ -13,6 +13,7 @@ mod db_outage;
 mod disk_full;
 mod distributor_inbox;
 mod distributor_settings;
+mod generate;
 mod jobs;
 mod mail_outage;
 mod outbox;

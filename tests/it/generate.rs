@@ -1,0 +1,370 @@
+//! `portal generate`: the generated portal holds what the real code paths would have written,
+//! and every page works on it.
+
+use std::collections::HashSet;
+use std::process::Command;
+
+use portal::generate::{self, BENCH_PASSWORD, Options};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::support::{RequestForm, TestApp, request_id};
+
+const REQUESTS: u64 = 3_000;
+
+async fn generate_into(
+    app: &TestApp,
+    requests: u64,
+    append: bool,
+) -> anyhow::Result<generate::Summary> {
+    let options = Options {
+        requests,
+        seed: 7,
+        append,
+    };
+    generate::generate(&app.state, options, &indicatif::ProgressBar::hidden()).await
+}
+
+async fn rows(app: &TestApp, sql: &'static str) -> Vec<sqlx::any::AnyRow> {
+    sqlx::query(sql)
+        .fetch_all(app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+/// (value, count) of a GROUP BY.
+async fn counts(app: &TestApp, sql: &'static str) -> Vec<(String, i64)> {
+    rows(app, sql)
+        .await
+        .iter()
+        .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
+        .collect()
+}
+
+#[tokio::test]
+async fn generated_requests_are_consistent_with_the_workflow() {
+    let app = TestApp::spawn().await;
+    let summary = generate_into(&app, REQUESTS, false).await.unwrap();
+    assert_eq!(
+        (summary.first_folio, summary.last_folio),
+        (1, REQUESTS as i64)
+    );
+
+    let kinds = counts(
+        &app,
+        "SELECT kind, COUNT(*) FROM requests GROUP BY kind ORDER BY kind",
+    )
+    .await;
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
+    let statuses = counts(
+        &app,
+        "SELECT status, COUNT(*) FROM requests GROUP BY status ORDER BY status",
+    )
+    .await;
+    assert_eq!(statuses.len(), 9, "every status: {statuses:?}");
+    assert!(kinds.iter().chain(&statuses).all(|(_, n)| *n > 0));
+
+    // Consecutive folio numbers with the company's prefix, and the counter after them.
+    let folios = rows(
+        &app,
+        "SELECT r.folio, r.folio_number, d.folio_prefix FROM requests r \
+         JOIN distributors d ON d.id = r.distributor_id ORDER BY r.folio_number",
+    )
+    .await;
+    assert_eq!(folios.len() as u64, REQUESTS);
+    for (index, row) in folios.iter().enumerate() {
+        let number: i64 = row.get("folio_number");
+        assert_eq!(number, index as i64 + 1);
+        let expected = format!("{}{number}", row.get::<String, _>("folio_prefix"));
+        assert_eq!(row.get::<String, _>("folio"), expected);
+    }
+    assert_eq!(
+        app.count("SELECT value FROM counters WHERE name = 'folio'")
+            .await,
+        REQUESTS as i64
+    );
+
+    // The status is where the history leads; the history starts with the submission.
+    let mismatched = app
+        .count(
+            "SELECT COUNT(*) FROM requests r WHERE r.status <> (SELECT e.to_status FROM request_events e \
+             WHERE e.request_id = r.id ORDER BY e.created_at DESC, e.id DESC LIMIT 1)",
+        )
+        .await;
+    assert_eq!(mismatched, 0);
+    let unsubmitted = app
+        .count(
+            "SELECT COUNT(*) FROM requests r WHERE (SELECT e.action FROM request_events e \
+             WHERE e.request_id = r.id ORDER BY e.created_at, e.id LIMIT 1) <> 'submit'",
+        )
+        .await;
+    assert_eq!(unsubmitted, 0);
+    let unanswered = app
+        .count(
+            "SELECT COUNT(*) FROM requests WHERE status IN ('answered', 'auto_answered') \
+             AND answered_at IS NULL",
+        )
+        .await;
+    assert_eq!(unanswered, 0);
+    let paid = app
+        .count("SELECT COUNT(*) FROM requests WHERE status = 'pending_validation' AND validation_due_on IS NULL")
+        .await;
+    assert_eq!(paid, 0);
+    let related = app
+        .count("SELECT COUNT(*) FROM requests WHERE related_request_id IS NOT NULL")
+        .await;
+    assert!(related > 0);
+
+    // Every attachment's file is stored with its size and digest.
+    let files = rows(
+        &app,
+        "SELECT DISTINCT storage_key, size_bytes, sha256 FROM attachments",
+    )
+    .await;
+    assert!(!files.is_empty());
+    for row in &files {
+        let key: String = row.get("storage_key");
+        let path = object_store::path::Path::parse(&key).unwrap();
+        let bytes = object_store::ObjectStoreExt::get(app.state.storage.as_ref(), &path)
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e}"))
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(bytes.len() as i64, row.get::<i64, _>("size_bytes"), "{key}");
+        let digest: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(digest, row.get::<String, _>("sha256"), "{key}");
+    }
+    let without_files = app
+        .count("SELECT COUNT(*) FROM requests r WHERE NOT EXISTS (SELECT 1 FROM attachments a WHERE a.request_id = r.id)")
+        .await;
+    assert_eq!(without_files, 0);
+
+    // A real submission afterwards continues the folio sequence.
+    let applicant = app.browser();
+    applicant
+        .login("applicant", "11.111.111-1", BENCH_PASSWORD)
+        .await
+        .assert_redirect("/solicitante");
+    let created = RequestForm::open(&applicant, "si")
+        .await
+        .complete()
+        .post(&applicant)
+        .await;
+    let id = request_id(created.location());
+    let folio: i64 = sqlx::query("SELECT folio_number FROM requests WHERE id = $1")
+        .bind(&id)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(folio, REQUESTS as i64 + 1);
+}
+
+/// The newest folio (by submission) among the rows of a query.
+async fn newest_folio(app: &TestApp, sql: &'static str) -> String {
+    rows(app, sql).await[0].get::<String, _>(0)
+}
+
+#[tokio::test]
+async fn bench_accounts_use_every_page_on_generated_data() {
+    let app = TestApp::spawn().await;
+    generate_into(&app, REQUESTS, false).await.unwrap();
+
+    let owned = app
+        .count("SELECT COUNT(*) FROM requests r JOIN users u ON u.id = r.applicant_id WHERE u.rut = '11111111-1'")
+        .await;
+    assert_eq!(owned, 300, "a tenth of a small run");
+    let applicant = app.browser();
+    applicant
+        .login("applicant", "11.111.111-1", BENCH_PASSWORD)
+        .await
+        .assert_redirect("/solicitante");
+    let inbox = applicant.get("/solicitudes").await;
+    assert_eq!(inbox.status, 200);
+    inbox.assert_contains(
+        &newest_folio(
+            &app,
+            "SELECT r.folio FROM requests r JOIN users u ON u.id = r.applicant_id \
+             WHERE u.rut = '11111111-1' ORDER BY r.submitted_at DESC, r.id DESC",
+        )
+        .await,
+    );
+    assert_eq!(applicant.get("/solicitante").await.status, 200);
+
+    let company = app.browser();
+    company
+        .login("distributor", "22.222.222-2", BENCH_PASSWORD)
+        .await
+        .assert_redirect("/distribuidora");
+    let answered = company.get("/distribuidora?estado=answered").await;
+    assert_eq!(answered.status, 200);
+    answered.assert_contains(
+        &newest_folio(
+            &app,
+            "SELECT r.folio FROM requests r JOIN distributors d ON d.id = r.distributor_id \
+             WHERE d.folio_prefix = 'EN' AND r.status = 'answered' ORDER BY r.submitted_at DESC, r.id DESC",
+        )
+        .await,
+    );
+    let other = newest_folio(
+        &app,
+        "SELECT r.folio FROM requests r JOIN distributors d ON d.id = r.distributor_id \
+         WHERE d.folio_prefix <> 'EN' ORDER BY r.submitted_at DESC, r.id DESC",
+    )
+    .await;
+    assert!(
+        !answered.body.contains(&format!(">{other}<")),
+        "another company's {other}"
+    );
+
+    let sec = app.browser();
+    sec.login("regulator", "33.333.333-3", BENCH_PASSWORD)
+        .await
+        .assert_redirect("/sec");
+    let newest = newest_folio(
+        &app,
+        "SELECT folio FROM requests ORDER BY submitted_at DESC, id DESC",
+    )
+    .await;
+    let panel = sec.get("/sec").await;
+    assert_eq!(panel.status, 200);
+    panel.assert_contains(&newest);
+    let charts = sec
+        .get("/sec/graficos?desde=2024-03-05&hasta=2025-03-04")
+        .await;
+    assert_eq!(charts.status, 200);
+    charts.assert_contains("<svg");
+    let compliance = sec.get("/sec/cumplimiento").await;
+    assert_eq!(compliance.status, 200);
+    let enel: String = rows(
+        &app,
+        "SELECT name FROM distributors WHERE folio_prefix = 'EN'",
+    )
+    .await[0]
+        .get(0);
+    compliance.assert_contains(&enel);
+
+    // The Sábana of the three years, a year at a time (its longest period): one line per
+    // generated request.
+    let mut folios: HashSet<String> = HashSet::new();
+    for (from, to) in [
+        ("2022-01-01", "2022-12-31"),
+        ("2023-01-01", "2023-12-31"),
+        ("2024-01-01", "2024-12-31"),
+        ("2025-01-01", "2025-03-04"),
+    ] {
+        let sabana = sec
+            .get_bytes(&format!("/sec/sabana.csv?desde={from}&hasta={to}"))
+            .await;
+        assert_eq!(sabana.status, 200, "{from}");
+        let mut reader = csv::ReaderBuilder::new().from_reader(&sabana.body[..]);
+        for record in reader.records() {
+            assert!(
+                folios.insert(record.unwrap()[0].to_string()),
+                "one line each"
+            );
+        }
+    }
+    assert_eq!(folios.len() as u64, REQUESTS);
+    assert!(folios.contains(&newest));
+
+    // A generated attachment downloads with its stored size.
+    let row = &rows(
+        &app,
+        "SELECT request_id, id, size_bytes FROM attachments ORDER BY id DESC LIMIT 1",
+    )
+    .await[0];
+    let (request, attachment): (String, String) = (row.get(0), row.get(1));
+    let file = sec
+        .get_bytes(&format!("/solicitudes/{request}/adjuntos/{attachment}"))
+        .await;
+    assert_eq!(file.status, 200);
+    assert_eq!(file.body.len() as i64, row.get::<i64, _>(2));
+    assert!(file.body.starts_with(b"%PDF-"));
+}
+
+#[tokio::test]
+async fn a_portal_with_requests_is_refused_unless_appending() {
+    let app = TestApp::spawn().await;
+    generate_into(&app, 200, false).await.unwrap();
+    let refused = generate_into(&app, 100, false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("already holds 200 requests"), "{refused}");
+    assert!(refused.contains("--append"), "{refused}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM requests").await, 200);
+
+    let more = generate_into(&app, 100, true).await.unwrap();
+    assert_eq!((more.first_folio, more.last_folio), (201, 300));
+    assert_eq!(app.count("SELECT COUNT(*) FROM requests").await, 300);
+    assert_eq!(
+        app.count("SELECT value FROM counters WHERE name = 'folio'")
+            .await,
+        300
+    );
+    // The bench accounts are reused, not duplicated.
+    let bench = app
+        .count("SELECT COUNT(*) FROM users WHERE rut IN ('11111111-1', '22222222-2', '33333333-3')")
+        .await;
+    assert_eq!(bench, 3);
+}
+
+fn portal(data_dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portal"));
+    command
+        .env_clear()
+        .env("PORTAL_DATA_DIR", data_dir)
+        .env("PORTAL_BASE_URL", "https://portal.example.cl")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// The real binary, on the SQLite database of its data directory (as in `cli.rs`).
+#[test]
+fn the_command_generates_prints_the_accounts_and_refuses_a_second_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = portal(dir.path())
+        .args(["generate", "--requests", "500", "--seed", "3"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Generated 500 requests (folio numbers 1 to 500)"),
+        "{stdout}"
+    );
+    for line in ["11.111.111-1", "22.222.222-2", "33.333.333-3"] {
+        let shown = stdout
+            .lines()
+            .find(|l| l.contains(line))
+            .unwrap_or_default();
+        assert!(shown.contains(BENCH_PASSWORD), "{line} in {stdout}");
+    }
+    assert!(
+        !stderr.contains('\u{2588}'),
+        "no progress bar without a terminal: {stderr}"
+    );
+    let stored = std::fs::read_dir(dir.path().join("files/attachments/bench"))
+        .unwrap()
+        .count();
+    assert_eq!(stored, 16);
+
+    let again = portal(dir.path())
+        .args(["generate", "--requests", "10"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds 500 requests"));
+    let appended = portal(dir.path())
+        .args(["generate", "--requests", "10", "--append"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&appended.stdout);
+    assert!(stdout.contains("folio numbers 501 to 510"), "{stdout}");
+}
