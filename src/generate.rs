@@ -182,6 +182,11 @@ pub async fn generate(
         // Durable from here on: the checkpoint writes the database file with a sync.
         conn.execute("PRAGMA synchronous = FULL").await?;
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+        conn.execute("ANALYZE").await?;
+    } else {
+        // What autovacuum does to a table that grew in a day: statistics for the planner, and
+        // the visibility map that lets counts read an index alone. Outside any transaction.
+        conn.execute("VACUUM ANALYZE").await?;
     }
     progress.finish_and_clear();
     Ok(Summary {

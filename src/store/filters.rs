@@ -182,12 +182,10 @@ pub async fn list_filtered(
         .bind(offset)
         .fetch_all(db.pool())
         .await?;
-    let count_sql = format!(
-        "SELECT COUNT(*) AS n FROM requests r WHERE {}",
-        condition.sql
-    );
+    let count_sql = super::requests::capped_count_sql(&condition.sql, condition.next());
     let total: i64 = condition
         .query(count_sql)
+        .bind(super::requests::count_bound(offset, limit))
         .fetch_one(db.pool())
         .await?
         .try_get("n")?;

@@ -161,6 +161,11 @@ impl Sort {
         } else {
             String::new()
         };
+        // Folio numbers are unique: a tie-break would only keep the database from reading the
+        // rows in the order of the folio index.
+        if self.column == SortColumn::Folio {
+            return format!("{expression} {direction}");
+        }
         format!("{nulls}{expression} {direction}, r.id {direction}")
     }
 }
@@ -290,12 +295,10 @@ pub async fn page(
         .bind(offset)
         .fetch_all(db.pool())
         .await?;
-    let count_sql = format!(
-        "SELECT COUNT(*) AS n FROM requests r WHERE {}",
-        condition.sql
-    );
+    let count_sql = super::requests::capped_count_sql(&condition.sql, condition.next());
     let total: i64 = condition
         .query(count_sql)
+        .bind(super::requests::count_bound(offset, limit))
         .fetch_one(db.pool())
         .await?
         .try_get("n")?;

@@ -260,6 +260,24 @@ pub(crate) fn summary_from_row(row: &AnyRow) -> Result<RequestSummary, sqlx::Err
     })
 }
 
+/// Lists count their matches only up to this many (or up to the page asked for, when it lies
+/// further): counting every one of a million requests on each page view costs more than the
+/// page itself, and "more than 10,000" is all a person reads of a larger number.
+pub const COUNT_CAP: i64 = 10_000;
+
+/// The bound of a capped count for the page at `offset`: one more than the rows that matter,
+/// so that reaching it says "at least this many" (see `listing::Paging::set_total`).
+pub fn count_bound(offset: i64, limit: i64) -> i64 {
+    COUNT_CAP.max(offset.saturating_add(limit)) + 1
+}
+
+/// `SELECT COUNT(*)` over `FROM requests r WHERE {condition}` stopped at `bound` rows.
+pub fn capped_count_sql(condition: &str, bound_placeholder: usize) -> String {
+    format!(
+        "SELECT COUNT(*) AS n FROM (SELECT 1 FROM requests r WHERE {condition}          LIMIT ${bound_placeholder}) AS counted"
+    )
+}
+
 /// One page of the requests the viewer may see, newest first, and the total count.
 pub async fn list(
     db: &Db,
@@ -279,11 +297,12 @@ pub async fn list(
         query = query.bind(value.to_string());
     }
     let rows = query.bind(limit).bind(offset).fetch_all(db.pool()).await?;
-    let count_sql = format!("SELECT COUNT(*) AS n FROM requests r WHERE {predicate}");
+    let count_sql = capped_count_sql(&predicate, next);
     let mut count = sqlx::query(AssertSqlSafe(count_sql));
     if let Some(value) = bind {
         count = count.bind(value.to_string());
     }
+    let count = count.bind(count_bound(offset, limit));
     let total: i64 = count.fetch_one(db.pool()).await?.try_get("n")?;
     let items = rows
         .iter()

@@ -368,3 +368,27 @@ fn the_command_generates_prints_the_accounts_and_refuses_a_second_run() {
     let stdout = String::from_utf8_lossy(&appended.stdout);
     assert!(stdout.contains("folio numbers 501 to 510"), "{stdout}");
 }
+
+/// Past `COUNT_CAP` matches a list stops counting and says "más de"; its pages still walk on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lists_count_up_to_a_cap_and_say_more_than() {
+    let app = TestApp::spawn().await;
+    let cap = portal::store::requests::COUNT_CAP;
+    generate_into(&app, (cap + 50) as u64, false).await.unwrap();
+    let sec = app.browser();
+    sec.login("regulator", "33.333.333-3", BENCH_PASSWORD)
+        .await
+        .assert_redirect("/sec");
+    let first = sec.get("/sec?orden=folio&dir=asc").await;
+    assert_eq!(first.status, 200);
+    first.assert_contains(&format!("[ 1 - 10 ] de más de {cap} Items"));
+    first.assert_contains("rel=\"next\"");
+    // A page beyond the cap counts as far as itself: exact numbers, a next page.
+    let far = sec
+        .get("/sec?orden=folio&dir=asc&items=10&pagina=1003")
+        .await;
+    far.assert_contains(&format!("[ 10021 - 10030 ] de más de {} Items", 10_030));
+    // A filter that matches fewer is counted exactly.
+    let few = sec.get("/sec?folio=EN1000").await;
+    assert!(!few.body.contains("más de"), "{}", few.body);
+}

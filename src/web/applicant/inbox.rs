@@ -41,10 +41,12 @@ pub async fn show(
     };
     let (mut items, total) =
         requests::list(&state.db, &viewer, paging.per_page, paging.offset()).await?;
-    paging.total = total;
+    paging.set_total(total);
     if paging.clamp_to_last() {
-        (items, paging.total) =
+        let total;
+        (items, total) =
             requests::list(&state.db, &viewer, paging.per_page, paging.offset()).await?;
+        paging.set_total(total);
     }
     let rows = items.iter().map(Row::from).collect();
     Ok(Html(InboxPage { page, rows, paging }.render()?).into_response())

@@ -331,9 +331,11 @@ async fn read_page(
     let per_page = paging.per_page;
     let read = |offset| panel::page(&state.db, filters, sort, per_page, offset);
     let (mut items, total) = read(paging.offset()).await?;
-    paging.total = total;
+    paging.set_total(total);
     if paging.clamp_to_last() {
-        (items, paging.total) = read(paging.offset()).await?;
+        let total;
+        (items, total) = read(paging.offset()).await?;
+        paging.set_total(total);
     }
     Ok(items)
 }

@@ -39,6 +39,8 @@ pub struct Paging {
     pub per_page: i64,
     pub page: i64,
     pub total: i64,
+    /// The count stopped at its cap: there are more than `total` (see `requests::COUNT_CAP`).
+    pub more: bool,
     pub base: String,
 }
 
@@ -58,8 +60,16 @@ impl Paging {
             per_page,
             page,
             total: 0,
+            more: false,
             base: base.to_string(),
         }
+    }
+
+    /// Takes a capped count (`requests::count_bound`): reaching the bound means "more than".
+    pub fn set_total(&mut self, counted: i64) {
+        let bound = crate::store::requests::count_bound(self.offset(), self.per_page);
+        self.more = counted >= bound;
+        self.total = if self.more { bound - 1 } else { counted };
     }
 
     pub fn offset(&self) -> i64 {
@@ -118,6 +128,24 @@ impl Paging {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_that_reached_its_cap_reads_as_more_than() {
+        let mut paging = Paging::from_query(Some("10"), Some("1"), "/sec");
+        paging.set_total(crate::store::requests::COUNT_CAP + 1);
+        assert!(paging.more);
+        assert_eq!(paging.total, crate::store::requests::COUNT_CAP);
+        assert!(paging.next().is_some());
+        paging.set_total(42);
+        assert!(!paging.more);
+        assert_eq!(paging.total, 42);
+        // Far into a long list the bound moves with the page, so its last rows still count.
+        let mut far = Paging::from_query(Some("100"), Some("200"), "/sec");
+        far.set_total(20_001);
+        assert!(far.more);
+        assert_eq!((far.first(), far.last()), (19_901, 20_000));
+        assert!(!far.clamp_to_last());
+    }
 
     #[test]
     fn paging_bounds_and_links() {
