@@ -533,7 +533,7 @@ mod people {
                 installer_license: installer.then(|| format!("SEC-{}", &rut[..rut.len() - 2])),
                 rut,
                 email,
-                names: *rng.pick(&NAMES),
+                names: rng.pick::<&str>(&NAMES),
                 surnames,
                 business_name: None,
                 is_installer: installer,
