@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Column, Row};
 
+use crate::support::process::command as portal;
 use crate::support::{
     PASSWORD, RequestForm, TestApp, attachment_links, pdf_of_size, png, postgres_url, request_id,
     rut_for,
@@ -267,16 +268,6 @@ async fn check_postgres_backup(
 }
 
 // ---- The binary ----
-
-fn portal(data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_portal"));
-    command
-        .env_clear()
-        .env("PORTAL_DATA_DIR", data_dir)
-        .env("PORTAL_BASE_URL", "https://portal.example.cl")
-        .env("RUST_LOG", "warn");
-    command
-}
 
 #[track_caller]
 fn success(output: &Output) -> String {

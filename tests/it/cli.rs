@@ -1,21 +1,10 @@
 //! The `portal` binary itself: `user add` with a link and with a password from stdin.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::support::PASSWORD;
-
-fn portal(data_dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_portal"));
-    command
-        .env_clear()
-        .env("PORTAL_DATA_DIR", data_dir)
-        .env("PORTAL_BASE_URL", "https://portal.example.cl")
-        .env("RUST_LOG", "warn");
-    // The binary keeps its database in the data directory (SQLite) in both test runs: the
-    // command's code path does not depend on the backend, which the other tests cover.
-    command
-}
+use crate::support::process::command as portal;
 
 #[test]
 fn user_add_prints_and_emails_a_one_time_link() {

@@ -53,19 +53,7 @@ struct Harness {
 impl Harness {
     async fn new(binary: PathBuf) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let data_dir = dir.path().to_path_buf();
-        let app = TestApp::spawn_with(|settings| {
-            let database_url = settings.database_url.clone();
-            let postgres = settings.is_postgres();
-            let base_url = settings.base_url.clone();
-            *settings = portal::settings::Settings::in_data_dir(&data_dir);
-            settings.base_url = base_url;
-            settings.captcha = false;
-            if postgres {
-                settings.database_url = database_url;
-            }
-        })
-        .await;
+        let app = TestApp::spawn_in(dir.path()).await;
         let portal = PortalProcess::new(
             binary,
             dir.path(),

@@ -2,12 +2,12 @@
 //! and every page works on it.
 
 use std::collections::HashSet;
-use std::process::Command;
 
 use portal::generate::{self, BENCH_PASSWORD, Options};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+use crate::support::process::command as portal;
 use crate::support::{RequestForm, TestApp, request_id};
 
 const REQUESTS: u64 = 3_000;
@@ -312,16 +312,6 @@ async fn a_portal_with_requests_is_refused_unless_appending() {
         .count("SELECT COUNT(*) FROM users WHERE rut IN ('11111111-1', '22222222-2', '33333333-3')")
         .await;
     assert_eq!(bench, 3);
-}
-
-fn portal(data_dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_portal"));
-    command
-        .env_clear()
-        .env("PORTAL_DATA_DIR", data_dir)
-        .env("PORTAL_BASE_URL", "https://portal.example.cl")
-        .env("RUST_LOG", "warn");
-    command
 }
 
 /// The real binary, on the SQLite database of its data directory (as in `cli.rs`).

@@ -86,15 +86,6 @@ async fn workbooks_half_built_by_a_crash_are_removed_at_start_up() {
     std::fs::create_dir_all(scratch.join("writer-temp")).unwrap();
     std::fs::write(scratch.join("01a2.xlsx"), b"PK half a workbook").unwrap();
     std::fs::write(scratch.join("writer-temp").join("sheet1.xml"), b"<row").unwrap();
-    let data_dir = dir.path().to_path_buf();
-    let _app = TestApp::spawn_with(|s| {
-        let database_url = s.database_url.clone();
-        let postgres = s.is_postgres();
-        *s = portal::settings::Settings::in_data_dir(&data_dir);
-        if postgres {
-            s.database_url = database_url;
-        }
-    })
-    .await;
+    let _app = TestApp::spawn_in(dir.path()).await;
     assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
 }

@@ -232,16 +232,7 @@ async fn the_binary_keeps_files_in_the_bucket_its_settings_name() {
     };
     s3.create_bucket(BUCKET).await;
     let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().to_path_buf();
-    let app = TestApp::spawn_with(|settings| {
-        let database_url = settings.database_url.clone();
-        let postgres = settings.is_postgres();
-        *settings = portal::settings::Settings::in_data_dir(&data_dir);
-        if postgres {
-            settings.database_url = database_url;
-        }
-    })
-    .await;
+    let app = TestApp::spawn_in(dir.path()).await;
     let mut portal = PortalProcess::new(
         crate::support::process::binary(),
         dir.path(),

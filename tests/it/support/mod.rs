@@ -48,6 +48,24 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
+    /// Starts the app with its data directory (files, scratch, e-mails and, on the SQLite run,
+    /// the database) where the test says: to share it with a `portal` process, or to find
+    /// there what an earlier run left.
+    pub async fn spawn_in(data_dir: &std::path::Path) -> TestApp {
+        Self::spawn_with(|settings| {
+            let database_url = settings.database_url.clone();
+            let postgres = settings.is_postgres();
+            let base_url = settings.base_url.clone();
+            *settings = Settings::in_data_dir(data_dir);
+            settings.base_url = base_url;
+            settings.captcha = false;
+            if postgres {
+                settings.database_url = database_url;
+            }
+        })
+        .await
+    }
+
     /// Starts the app after letting the test adjust the settings.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         Self::start(adjust, None).await

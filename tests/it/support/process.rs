@@ -25,6 +25,20 @@ pub fn binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_portal")))
 }
 
+/// The `portal` binary of this build for a one-off command (`user add`, `backup`, `generate`…)
+/// on the data directory, with nothing of the test's environment. It keeps its database in the
+/// data directory (SQLite) in both test runs: the commands' code paths do not depend on the
+/// backend, which the other tests cover.
+pub fn command(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portal"));
+    command
+        .env_clear()
+        .env("PORTAL_DATA_DIR", data_dir)
+        .env("PORTAL_BASE_URL", "https://portal.example.cl")
+        .env("RUST_LOG", "warn");
+    command
+}
+
 /// A loopback port that nothing listens on at the moment.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
