@@ -221,16 +221,7 @@ async fn a_full_disk_refuses_uploads_clearly_keeps_what_was_acknowledged_and_rec
 
     // The file does not fit in the scratch directory: refused beside its field.
     let refused = new_request.post(applicant).await;
-    assert_eq!(
-        refused.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        refused.body
-    );
-    assert_eq!(
-        error_beside(&refused.body, "form").as_deref(),
-        Some(STORAGE_FULL)
-    );
+    assert_refused_beside(&refused, "form");
     assert_only(&app, &ack, "an upload larger than the free space").await;
 
     // The file fits in the scratch directory but its stored copy does not: the files stored
@@ -266,16 +257,7 @@ async fn a_full_disk_refuses_uploads_clearly_keeps_what_was_acknowledged_and_rec
     // the same message (507) when its stored copy does not; the request does not move.
     let answer_token = hidden_value(&answer_page.body, "token");
     let refused = post_answer(&ack, &answer_token, &too_big).await;
-    assert_eq!(
-        refused.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        refused.body
-    );
-    assert_eq!(
-        error_beside(&refused.body, "file").as_deref(),
-        Some(STORAGE_FULL)
-    );
+    assert_refused_beside(&refused, "file");
     let refused = post_answer(&ack, &answer_token, &half).await;
     assert_eq!(
         refused.status,
@@ -301,16 +283,7 @@ async fn a_full_disk_refuses_uploads_clearly_keeps_what_was_acknowledged_and_rec
         .company
         .post_multipart("/distribuidora/comunicacion", &fields, &files)
         .await;
-    assert_eq!(
-        refused.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        refused.body
-    );
-    assert_eq!(
-        error_beside(&refused.body, "file").as_deref(),
-        Some(STORAGE_FULL)
-    );
+    assert_refused_beside(&refused, "file");
     assert_only(&app, &ack, "a message").await;
 
     // Space freed: the same submission goes through, without a restart.
@@ -408,4 +381,19 @@ async fn postgres_refusing_for_lack_of_space() {
         .login("applicant", "13470539-6", PASSWORD)
         .await
         .assert_redirect("/solicitante");
+}
+
+/// The form came back (422) with the disk-full message beside `field`.
+#[track_caller]
+fn assert_refused_beside(response: &crate::support::TestResponse, field: &str) {
+    assert_eq!(
+        response.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        response.body
+    );
+    assert_eq!(
+        error_beside(&response.body, field).as_deref(),
+        Some(STORAGE_FULL)
+    );
 }
