@@ -2,8 +2,8 @@
 //! N° Folio (by its first characters), N° Cliente, Tipo de formulario and Estado. They always
 //! narrow the viewer's own predicate, never widen it.
 
+use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
 
 use super::Db;
 use super::requests::{RequestSummary, SUMMARY_COLUMNS, Viewer, summary_from_row};
@@ -183,12 +183,8 @@ pub async fn list_filtered(
         .fetch_all(db.pool())
         .await?;
     let count_sql = super::requests::capped_count_sql(&condition.sql, condition.next());
-    let total: i64 = condition
-        .query(count_sql)
-        .bind(super::requests::count_bound(offset, limit))
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")?;
+    let total =
+        super::requests::capped_count(db, condition.query(count_sql), offset, limit).await?;
     Ok((summaries(&rows)?, total))
 }
 

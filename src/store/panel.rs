@@ -296,12 +296,8 @@ pub async fn page(
         .fetch_all(db.pool())
         .await?;
     let count_sql = super::requests::capped_count_sql(&condition.sql, condition.next());
-    let total: i64 = condition
-        .query(count_sql)
-        .bind(super::requests::count_bound(offset, limit))
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")?;
+    let total =
+        super::requests::capped_count(db, condition.query(count_sql), offset, limit).await?;
     let items = rows
         .iter()
         .map(summary_from_row)

@@ -278,6 +278,21 @@ pub fn capped_count_sql(condition: &str, bound_placeholder: usize) -> String {
     )
 }
 
+/// Runs a count built from `capped_count_sql` (its condition's values bound), binding the bound
+/// for the page at `offset`.
+pub async fn capped_count(
+    db: &Db,
+    query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
+    offset: i64,
+    limit: i64,
+) -> Result<i64, sqlx::Error> {
+    query
+        .bind(count_bound(offset, limit))
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")
+}
+
 /// One page of the requests the viewer may see, newest first, and the total count.
 pub async fn list(
     db: &Db,
@@ -302,8 +317,7 @@ pub async fn list(
     if let Some(value) = bind {
         count = count.bind(value.to_string());
     }
-    let count = count.bind(count_bound(offset, limit));
-    let total: i64 = count.fetch_one(db.pool()).await?.try_get("n")?;
+    let total = capped_count(db, count, offset, limit).await?;
     let items = rows
         .iter()
         .map(summary_from_row)
