@@ -28,6 +28,9 @@ use crate::clock::chile;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BusinessCalendar {
     holidays: BTreeSet<Date>,
+    /// The holidays that fall on a weekday, as day numbers in order: counting the business
+    /// days of a span is then a subtraction and two binary searches, however long the span.
+    weekday_holidays: Vec<i64>,
 }
 
 /// A stretch of time during which the deadline clock stood still, as Chile dates: the business
@@ -46,8 +49,15 @@ impl PausedDays {
 
 impl BusinessCalendar {
     pub fn new(holidays: impl IntoIterator<Item = Date>) -> Self {
+        let holidays: BTreeSet<Date> = holidays.into_iter().collect();
+        let weekday_holidays = holidays
+            .iter()
+            .filter(|day| !is_weekend(**day))
+            .map(|day| day_number(*day))
+            .collect();
         BusinessCalendar {
-            holidays: holidays.into_iter().collect(),
+            holidays,
+            weekday_holidays,
         }
     }
 
@@ -57,7 +67,17 @@ impl BusinessCalendar {
 
     /// Monday to Friday, and not a holiday.
     pub fn is_business_day(&self, date: Date) -> bool {
-        !matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday) && !self.is_holiday(date)
+        !is_weekend(date) && !self.is_holiday(date)
+    }
+
+    /// Business days among the days numbered `after + 1 ..= last`.
+    fn business_days_in(&self, after: i64, last: i64) -> i64 {
+        if last <= after {
+            return 0;
+        }
+        let holidays = self.weekday_holidays.partition_point(|&day| day <= last)
+            - self.weekday_holidays.partition_point(|&day| day <= after);
+        weekdays_through(last) - weekdays_through(after) - holidays as i64
     }
 
     /// The first business day strictly after `date`.
@@ -111,17 +131,36 @@ impl BusinessCalendar {
         end: Timestamp,
         pauses: &[(Timestamp, Timestamp)],
     ) -> i64 {
-        let paused = paused_days(pauses);
-        let last = chile_date(end);
-        let mut day = chile_date(received);
-        let mut used = 0;
-        while day < last {
-            day = next_date(day);
-            if self.counts(day, &paused) {
-                used += 1;
-            }
+        let (first, last) = (
+            day_number(chile_date(received)),
+            day_number(chile_date(end)),
+        );
+        // The paused spans inside the counted one, merged so that a day is given back once.
+        let mut paused: Vec<(i64, i64)> = paused_days(pauses)
+            .iter()
+            .map(|pause| {
+                let after = day_number(pause.started).max(first);
+                (after, day_number(pause.ended).min(last))
+            })
+            .filter(|(after, last)| after < last)
+            .collect();
+        paused.sort_unstable();
+        let mut given_back = 0;
+        let mut open: Option<(i64, i64)> = None;
+        for (after, through) in paused {
+            open = match open {
+                Some((start, end)) if after <= end => Some((start, end.max(through))),
+                Some((start, end)) => {
+                    given_back += self.business_days_in(start, end);
+                    Some((after, through))
+                }
+                None => Some((after, through)),
+            };
         }
-        used
+        if let Some((start, end)) = open {
+            given_back += self.business_days_in(start, end);
+        }
+        self.business_days_in(first, last) - given_back
     }
 
     fn counts(&self, day: Date, paused: &[PausedDays]) -> bool {
@@ -160,6 +199,31 @@ fn paused_days(pauses: &[(Timestamp, Timestamp)]) -> Vec<PausedDays> {
             ended: chile_date(ended),
         })
         .collect()
+}
+
+fn is_weekend(date: Date) -> bool {
+    matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday)
+}
+
+/// Days since 1970-01-01 (a Thursday), by the proleptic Gregorian calendar.
+fn day_number(date: Date) -> i64 {
+    // Years counted from March, so that the leap day ends the year.
+    let (month, day) = (i64::from(date.month()), i64::from(date.day()));
+    let year = i64::from(date.year()) - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// Weekdays among the days numbered from a fixed Monday up to and including `day`, minus a
+/// constant: only differences of this are meaningful.
+fn weekdays_through(day: i64) -> i64 {
+    // Day 4 (1970-01-05) is a Monday; shift so that weeks start on Mondays at multiples of 7.
+    let since_monday = day - 4;
+    let (weeks, weekday) = (since_monday.div_euclid(7), since_monday.rem_euclid(7));
+    weeks * 5 + (weekday + 1).min(5)
 }
 
 /// Deadlines are counted in years near the present; running past jiff's last supported date
@@ -285,6 +349,64 @@ mod tests {
         for (received, chile_day, due) in cases {
             assert_eq!(chile_date(at(received)), chile_day, "{received}");
             assert_eq!(calendar.due_date(at(received), 10), due, "{received}");
+        }
+    }
+
+    /// The definition, one day at a time: what the closed form must agree with.
+    fn used_day_by_day(
+        calendar: &BusinessCalendar,
+        received: Timestamp,
+        end: Timestamp,
+        pauses: &[(Timestamp, Timestamp)],
+    ) -> i64 {
+        let paused = paused_days(pauses);
+        let last = chile_date(end);
+        let mut day = chile_date(received);
+        let mut used = 0;
+        while day < last {
+            day = next_date(day);
+            if calendar.counts(day, &paused) {
+                used += 1;
+            }
+        }
+        used
+    }
+
+    #[test]
+    fn day_numbers_follow_the_calendar() {
+        assert_eq!(day_number(date(1970, 1, 1)), 0);
+        assert_eq!(day_number(date(2000, 3, 1)), 11_017);
+        assert_eq!(day_number(date(1969, 12, 31)), -1);
+        let mut day = date(2023, 12, 25);
+        for _ in 0..1000 {
+            let next = next_date(day);
+            assert_eq!(day_number(next), day_number(day) + 1, "{next}");
+            day = next;
+        }
+    }
+
+    #[test]
+    fn counting_agrees_with_walking_day_by_day() {
+        use rand::{Rng, SeedableRng};
+        let calendar = calendar_2025();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(20_571);
+        let base = at("2024-11-01T00:00:00Z");
+        let instant = |rng: &mut rand::rngs::StdRng| {
+            base + jiff::SignedDuration::from_secs(rng.random_range(0..500 * 86_400))
+        };
+        for _ in 0..3_000 {
+            let (a, b) = (instant(&mut rng), instant(&mut rng));
+            let pauses: Vec<(Timestamp, Timestamp)> = (0..rng.random_range(0..4))
+                .map(|_| {
+                    let (x, y) = (instant(&mut rng), instant(&mut rng));
+                    (x.min(y), x.max(y))
+                })
+                .collect();
+            assert_eq!(
+                calendar.business_days_used(a, b, &pauses),
+                used_day_by_day(&calendar, a, b, &pauses),
+                "{a} .. {b} paused {pauses:?}"
+            );
         }
     }
 
