@@ -19,15 +19,26 @@ use crate::web::{self, AppState};
 pub async fn state(settings: Settings, clock: SharedClock) -> anyhow::Result<AppState> {
     install_tls_provider();
     let storage = storage(&settings.storage_url)?;
-    state_with_storage(settings, clock, storage).await
+    let local_root = local_root(&settings.storage_url);
+    build_state(settings, clock, storage, local_root).await
 }
 
 /// [`state`] with a file store built by the caller (tests give an S3 client pointed at a
-/// local S3-compatible server) instead of one built from `storage_url`.
+/// local S3-compatible server) instead of one built from `storage_url`. Uploads are copied
+/// into it through the store's own interface.
 pub async fn state_with_storage(
     settings: Settings,
     clock: SharedClock,
     storage: Arc<dyn ObjectStore>,
+) -> anyhow::Result<AppState> {
+    build_state(settings, clock, storage, None).await
+}
+
+async fn build_state(
+    settings: Settings,
+    clock: SharedClock,
+    storage: Arc<dyn ObjectStore>,
+    local_root: Option<std::path::PathBuf>,
 ) -> anyhow::Result<AppState> {
     install_tls_provider();
     let limits = crate::store::Limits {
@@ -36,8 +47,11 @@ pub async fn state_with_storage(
         sqlite_busy_timeout: settings.sqlite_busy_timeout,
     };
     let db = Db::connect_with(&settings.database_url, limits).await?;
-    let files = FileStore::new(storage.clone(), settings.data_dir.join("uploads-tmp"))
+    let mut files = FileStore::new(storage.clone(), settings.data_dir.join("uploads-tmp"))
         .context("creating the upload scratch directory")?;
+    if let Some(root) = local_root {
+        files = files.with_local_root(root);
+    }
     // Whatever a crash left half-received is of no use: no request refers to it.
     let leftovers = files
         .clean_scratch()
@@ -91,6 +105,11 @@ pub fn outbox(state: &AppState) -> anyhow::Result<Outbox> {
         from: state.settings.mail_from.clone(),
         wakeup: state.mail_wakeup.clone(),
     })
+}
+
+/// The directory of a `file://` storage URL, as [`storage`] opens it.
+fn local_root(url: &str) -> Option<std::path::PathBuf> {
+    url.strip_prefix("file://").map(std::path::PathBuf::from)
 }
 
 /// Local directory (`file:///…`) or S3-compatible bucket (`s3://bucket`, with the usual `AWS_*`

@@ -244,9 +244,10 @@ impl SlotSpec {
         self.allowed
     }
 
-    /// The size and content checks of this slot, with messages that name its limit and types.
-    pub fn check(&self, bytes: &[u8]) -> Result<FileKind, FileError> {
-        inspect::check_upload(bytes, self.allowed, self.max_bytes)
+    /// The size and content checks of this slot, with messages that name its limit and types;
+    /// `bytes` as [`inspect::check_upload`] takes them.
+    pub fn check(&self, size: u64, bytes: &[u8]) -> Result<FileKind, FileError> {
+        inspect::check_upload(size, bytes, self.allowed, self.max_bytes)
     }
 }
 
@@ -615,15 +616,16 @@ mod tests {
         let contract = slot_spec(RequestKind::ConnectionNotice, false, S::Contract).unwrap();
         let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
         let pdf = b"%PDF-1.7\n";
-        assert_eq!(contract.check(pdf), Ok(FileKind::Pdf));
-        let wrong_type = contract.check(png).unwrap_err().to_string();
+        let size = |bytes: &[u8]| bytes.len() as u64;
+        assert_eq!(contract.check(size(pdf), pdf), Ok(FileKind::Pdf));
+        let wrong_type = contract.check(size(png), png).unwrap_err().to_string();
         assert_eq!(wrong_type, "El archivo debe ser del tipo PDF.");
-        let big = [&pdf[..], &vec![b' '; 1_048_576][..]].concat();
-        let too_big = contract.check(&big).unwrap_err().to_string();
+        let big = 1_048_577;
+        let too_big = contract.check(big, pdf).unwrap_err().to_string();
         assert_eq!(too_big, "El archivo supera el tamaño máximo de 1 MB.");
         let form = slot_spec(RequestKind::Information, false, S::Form).unwrap();
-        assert_eq!(form.check(png), Ok(FileKind::Png));
-        assert_eq!(form.check(&big), Ok(FileKind::Pdf));
+        assert_eq!(form.check(size(png), png), Ok(FileKind::Png));
+        assert_eq!(form.check(big, pdf), Ok(FileKind::Pdf));
     }
 
     #[test]

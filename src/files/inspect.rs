@@ -105,13 +105,26 @@ pub enum FileError {
     DocxUnreadable,
 }
 
-/// Checks the size limit of a slot, then the content with [`inspect`].
+/// How much of a file [`inspect`] needs when it is not a container: the signatures of PDF,
+/// JPEG and PNG sit in the first bytes, and nothing after a valid start is examined.
+pub const HEAD_LEN: usize = 8 * 1024;
+
+/// Whether `head` (the first [`HEAD_LEN`] bytes or fewer) starts a DOC or DOCX, which
+/// [`inspect`] must see whole.
+pub fn needs_whole_file(head: &[u8]) -> bool {
+    head.starts_with(&OLE_SIGNATURE) || head.starts_with(&ZIP_SIGNATURE)
+}
+
+/// Checks the size limit of a slot against the file's `size`, then the content with
+/// [`inspect`]. `bytes` is the whole file, or its first [`HEAD_LEN`] bytes when
+/// [`needs_whole_file`] says they suffice.
 pub fn check_upload(
+    size: u64,
     bytes: &[u8],
     allowed: &[FileKind],
     max_bytes: u64,
 ) -> Result<FileKind, FileError> {
-    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max_bytes {
+    if size > max_bytes {
         return Err(FileError::TooLarge { max_bytes });
     }
     inspect(bytes, allowed)
@@ -554,15 +567,29 @@ mod tests {
     #[test]
     fn size_limit_comes_before_content() {
         let five = 5 * MIB;
-        assert_eq!(check_upload(PDF, all(), five), Ok(FileKind::Pdf));
-        let big = vec![0u8; MIB as usize + 1];
-        let error = check_upload(&big, &[FileKind::Pdf], MIB).unwrap_err();
-        assert_eq!(error, FileError::TooLarge { max_bytes: MIB });
-        let exact = [PDF, &vec![b' '; MIB as usize - PDF.len()]].concat();
         assert_eq!(
-            check_upload(&exact, &[FileKind::Pdf], MIB),
+            check_upload(PDF.len() as u64, PDF, all(), five),
             Ok(FileKind::Pdf)
         );
+        // The size counts, not the bytes shown: a PDF's head alone stands for all of it.
+        let error = check_upload(MIB + 1, PDF, &[FileKind::Pdf], MIB).unwrap_err();
+        assert_eq!(error, FileError::TooLarge { max_bytes: MIB });
+        assert_eq!(
+            check_upload(MIB, PDF, &[FileKind::Pdf], MIB),
+            Ok(FileKind::Pdf)
+        );
+    }
+
+    #[test]
+    fn containers_are_read_whole_and_the_rest_by_their_head() {
+        assert!(needs_whole_file(&docx_with(&[])));
+        assert!(needs_whole_file(&OLE_SIGNATURE));
+        assert!(!needs_whole_file(PDF));
+        assert!(!needs_whole_file(&PNG_SIGNATURE));
+        assert!(!needs_whole_file(b""));
+        // A head of a PDF is judged as the whole file is.
+        let long = [PDF, &vec![b' '; 3 * HEAD_LEN]].concat();
+        assert_eq!(inspect(&long[..HEAD_LEN], all()), inspect(&long, all()));
     }
 
     #[test]

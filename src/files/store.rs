@@ -1,14 +1,14 @@
 //! Receiving uploads and keeping them. An upload is streamed to a temporary file in a scratch
 //! directory of this instance, with the size limit counted as the bytes arrive, so that an
-//! oversized or endless body never sits in memory. The caller inspects it there, copies it into
-//! the object store under a generated key, and only then commits the database rows: a row
-//! without its file must never exist. What a crash leaves behind on either side is cleaned up
+//! oversized or endless body never sits in memory. The caller inspects it there, moves it into
+//! the object store under a generated key (a rename on local storage, a streamed copy on S3),
+//! and only then commits the database rows: a row without its file must never exist. What a crash leaves behind on either side is cleaned up
 //! later: temporary files at start-up ([`FileStore::clean_scratch`]) and stored files without a
 //! row by [`FileStore::collect_orphans`].
 
 use std::fmt;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -17,6 +17,8 @@ use jiff::Timestamp;
 use object_store::path::Path;
 use object_store::{GetResult, ObjectStore, ObjectStoreExt, WriteMultipart};
 use sha2::{Digest, Sha256};
+
+use super::inspect;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A megabyte as the manual counts it.
@@ -27,6 +29,8 @@ const PART_SIZE: usize = 5 * 1024 * 1024;
 /// Parts in flight at once while storing; with [`PART_SIZE`] this bounds the memory one store
 /// call holds.
 const PARTS_IN_FLIGHT: usize = 2;
+/// How much of an arriving upload is gathered before it is written to the temp file.
+const WRITE_BUFFER: usize = 128 * 1024;
 /// How much of the temporary file is read at a time while copying it into the object store.
 const READ_CHUNK: usize = 64 * 1024;
 /// Linux's ENOSPC and EDQUOT, for errors that reach us without a precise [`io::ErrorKind`].
@@ -42,6 +46,9 @@ pub const STORAGE_FULL: &str =
 pub struct FileStore {
     storage: Arc<dyn ObjectStore>,
     scratch: PathBuf,
+    /// The directory behind `storage` when it is the local file system: uploads are then
+    /// renamed into place, each byte written once, instead of copied through the store.
+    local_root: Option<PathBuf>,
 }
 
 /// A received upload waiting in the scratch directory; dropping it removes the temp file.
@@ -99,7 +106,19 @@ impl FileStore {
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(&scratch)?;
-        Ok(FileStore { storage, scratch })
+        Ok(FileStore {
+            storage,
+            scratch,
+            local_root: None,
+        })
+    }
+
+    /// Says that `storage` is a local file system rooted at `root` (as `file://root` builds it),
+    /// so that [`FileStore::store`] may rename an upload into place. Only for that store: a
+    /// rename into a directory the store does not read from would lose the file.
+    pub fn with_local_root(mut self, root: PathBuf) -> Self {
+        self.local_root = Some(root);
+        self
     }
 
     /// Streams a body into a new temp file `{scratch}/{uuid}.part`, counting bytes as they arrive
@@ -119,6 +138,10 @@ impl FileStore {
             .create_new(true)
             .open(&temp.0)
             .await?;
+        // The network delivers a few kilobytes at a time; the disk is written in larger
+        // pieces, and no upload holds more than this buffer and one write in flight.
+        file.set_max_buf_size(WRITE_BUFFER);
+        let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
         let mut size: u64 = 0;
         let mut hasher = Sha256::new();
         while let Some(chunk) = body.next().await {
@@ -135,7 +158,7 @@ impl FileStore {
             file.write_all(&chunk).await?;
         }
         file.flush().await?;
-        file.sync_all().await?;
+        file.get_ref().sync_all().await?;
         drop(file);
         Ok(Upload {
             temp,
@@ -144,21 +167,47 @@ impl FileStore {
         })
     }
 
-    /// The whole temp file, for content inspection (uploads are at most a few megabytes).
-    pub async fn read(&self, upload: &Upload) -> io::Result<Vec<u8>> {
-        tokio::fs::read(&upload.temp.0).await
+    /// What [`inspect`](super::inspect::inspect) needs of the temp file: its first bytes,
+    /// or all of it when those start a container (DOC, DOCX) that must be opened. A PDF or an
+    /// image of several megabytes is thus never read back into memory.
+    pub async fn read_for_inspection(&self, upload: &Upload) -> io::Result<Vec<u8>> {
+        let mut file = tokio::fs::File::open(&upload.temp.0).await?;
+        let mut bytes = Vec::with_capacity(inspect::HEAD_LEN);
+        (&mut file)
+            .take(inspect::HEAD_LEN as u64)
+            .read_to_end(&mut bytes)
+            .await?;
+        if inspect::needs_whole_file(&bytes) {
+            file.read_to_end(&mut bytes).await?;
+        }
+        Ok(bytes)
     }
 
-    /// Copies the upload into the object store under `key` (e.g. "attachments/2026/12/<uuid>"),
-    /// streaming the temp file in chunks through a multipart upload, so memory stays bounded.
-    /// On the local store with fsync on, that is a staged write, a rename and an fsync of file
-    /// and directory; on S3 a multipart upload, visible only once complete. Either way the key
-    /// holds the whole file or nothing, and holds it durably when this returns Ok. Then the temp
-    /// file is removed; it goes on failure too (the upload is consumed), and the user sends the
-    /// file again.
+    /// Moves the upload into the object store under `key` (e.g. "attachments/2026/12/<uuid>").
+    /// On local storage the synced temp file is renamed into place, then the directory is
+    /// synced. Otherwise (S3, or a scratch directory on another file system than the store) the
+    /// temp file is streamed in chunks through a multipart upload, so memory stays bounded, and
+    /// the store makes it visible only once complete. Either way the key holds the whole file
+    /// or nothing, and holds it durably when this returns Ok. The temp file is gone afterwards,
+    /// on failure too (the upload is consumed), and the user sends the file again.
     pub async fn store(&self, upload: Upload, key: &str) -> Result<(), UploadError> {
         let location =
             Path::parse(key).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        if let Some(root) = self.local_root.as_ref().filter(|_| is_plain_key(key)) {
+            let (from, to) = (upload.temp.0.clone(), root.join(key));
+            let moved = tokio::task::spawn_blocking(move || rename_durably(&from, &to))
+                .await
+                .map_err(io::Error::other)?;
+            match moved {
+                Ok(()) => {
+                    upload.temp.disarm();
+                    return Ok(());
+                }
+                // Scratch and store on two file systems: copied below instead.
+                Err(error) if error.kind() == io::ErrorKind::CrossesDevices => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
         let multipart = self.storage.put_multipart(&location).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(multipart, PART_SIZE);
         match copy_into(&upload, &mut writer).await {
@@ -253,6 +302,47 @@ impl FileStore {
     }
 }
 
+/// Whether `key` names the same relative path on disk as in the local object store, which
+/// percent-encodes other characters. The portal's keys are all plain.
+fn is_plain_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.split('/').all(|part| {
+            !part.is_empty()
+                && !part.starts_with('.')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
+}
+
+/// Renames the (already synced) file `from` to `to`, creating the missing directories, and
+/// syncs every directory whose entries changed, so that the new name survives a power loss.
+fn rename_durably(from: &FsPath, to: &FsPath) -> io::Result<()> {
+    let parent = to
+        .parent()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "a key without a directory"))?;
+    // The directories this call creates, deepest first: each one's parent gains an entry.
+    let mut created = Vec::new();
+    let mut missing = Some(parent);
+    while let Some(dir) = missing.filter(|dir| !dir.exists()) {
+        created.push(dir);
+        missing = dir.parent();
+    }
+    std::fs::create_dir_all(parent)?;
+    std::fs::rename(from, to)?;
+    sync_dir(parent)?;
+    for dir in created {
+        if let Some(up) = dir.parent() {
+            sync_dir(up)?;
+        }
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &FsPath) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// Feeds the temp file to the multipart writer, waiting for parts in flight before adding more.
 async fn copy_into(upload: &Upload, writer: &mut WriteMultipart) -> Result<(), UploadError> {
     let mut file = tokio::fs::File::open(&upload.temp.0).await?;
@@ -284,6 +374,11 @@ async fn copy_into(upload: &Upload, writer: &mut WriteMultipart) -> Result<(), U
 struct TempFile(PathBuf);
 
 impl TempFile {
+    /// The file was moved away: nothing is left to remove.
+    fn disarm(mut self) {
+        self.0 = PathBuf::new();
+    }
+
     async fn remove(mut self) -> io::Result<()> {
         // Taken out, so that the drop that follows has nothing left to remove.
         let path = std::mem::take(&mut self.0);
@@ -489,7 +584,10 @@ mod tests {
             upload.sha256,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert_eq!(fixture.files.read(&upload).await.unwrap(), b"abc");
+        assert_eq!(
+            fixture.files.read_for_inspection(&upload).await.unwrap(),
+            b"abc"
+        );
 
         let empty = fixture.files.receive(body_of(b""), FIVE_MB).await.unwrap();
         assert_eq!(empty.size, 0);
@@ -536,6 +634,66 @@ mod tests {
             Err(object_store::Error::NotFound { .. })
         ));
         fixture.files.delete(key).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn on_local_storage_an_upload_is_renamed_into_place() {
+        use std::os::unix::fs::MetadataExt;
+        let mut fixture = fixture();
+        fixture.files = fixture.files.clone().with_local_root(fixture.root.clone());
+        let content: Vec<u8> = (0..(3 * READ_CHUNK + 5)).map(|i| (i % 249) as u8).collect();
+        let upload = fixture
+            .files
+            .receive(body_of(&content), 8 * MIB)
+            .await
+            .unwrap();
+        let inode = std::fs::metadata(&upload.temp.0).unwrap().ino();
+        // A month directory that does not exist yet is created.
+        let key = "attachments/2031/01/0190c2a4-7b5e-7000-8000-000000000002";
+        fixture.files.store(upload, key).await.unwrap();
+        assert_eq!(scratch_entries(&fixture), 0);
+        let on_disk = fixture.root.join(key);
+        assert_eq!(
+            std::fs::metadata(&on_disk).unwrap().ino(),
+            inode,
+            "moved, not copied"
+        );
+        let stored = fixture
+            .files
+            .open(key)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(stored.as_ref(), content.as_slice());
+        // The orphan collector and deletion see it as any stored file.
+        let later = Timestamp::now() + jiff::SignedDuration::from_hours(1);
+        let deleted = fixture
+            .files
+            .collect_orphans("attachments", later, |_| false)
+            .await
+            .unwrap();
+        assert_eq!(deleted, [key]);
+        assert!(!on_disk.exists());
+    }
+
+    #[test]
+    fn only_plain_keys_are_renamed() {
+        assert!(is_plain_key("attachments/2026/12/0190c2a4-7b5e"));
+        assert!(is_plain_key("official-forms/a_b.pdf"));
+        for key in [
+            "",
+            "/a",
+            "a//b",
+            "a/../b",
+            "a/.hidden",
+            "a b",
+            "a/ñ",
+            "a/b%2F",
+        ] {
+            assert!(!is_plain_key(key), "{key:?}");
+        }
     }
 
     #[tokio::test]

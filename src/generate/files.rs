@@ -95,7 +95,7 @@ mod tests {
             assert!(bytes.len() <= 1_048_576, "{}", bytes.len());
             assert!(bytes.len() + 400 >= size, "{} for {size}", bytes.len());
             assert_eq!(
-                check_upload(&bytes, &[FileKind::Pdf], 1_048_576),
+                check_upload(bytes.len() as u64, &bytes, &[FileKind::Pdf], 1_048_576),
                 Ok(FileKind::Pdf)
             );
         }

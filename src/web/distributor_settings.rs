@@ -250,11 +250,11 @@ async fn check_answer(
 ) -> AppResult<Result<Option<(Upload, StandardAnswer)>, String>> {
     let bytes = state
         .files
-        .read(&upload)
+        .read_for_inspection(&upload)
         .await
         .map_err(anyhow::Error::from)?;
     Ok(
-        match check_upload(&bytes, &FileKind::ALL, DEFAULT_MAX_BYTES) {
+        match check_upload(upload.size, &bytes, &FileKind::ALL, DEFAULT_MAX_BYTES) {
             Ok(file_kind) => {
                 let answer = StandardAnswer {
                     // Chosen when the file is stored.

@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use portal::files::store::STORAGE_FULL;
@@ -101,15 +102,31 @@ impl Filler {
 
 /// The app with its data directory on the small disk: stored files, upload scratch and, on
 /// SQLite, the database. On PostgreSQL the database stays there and only the files fill up.
+/// The app with everything on the small disk. Its file store copies each upload from the
+/// scratch directory, as an S3 bucket or a store on another file system does: a local store on
+/// the scratch directory's file system renames the upload into place, which needs no room for
+/// a second copy, so "the stored copy does not fit" happens only with a copying store.
 async fn app_on(disk: &SmallDisk) -> TestApp {
-    TestApp::spawn_with(|s| {
-        let on_disk = Settings::in_data_dir(disk.path());
-        s.data_dir = on_disk.data_dir;
-        s.storage_url = on_disk.storage_url;
-        if !s.is_postgres() {
-            s.database_url = on_disk.database_url;
-        }
-    })
+    let on_disk = Settings::in_data_dir(disk.path());
+    let root = on_disk
+        .storage_url
+        .trim_start_matches("file://")
+        .to_string();
+    std::fs::create_dir_all(&root).unwrap();
+    let copying = object_store::local::LocalFileSystem::new_with_prefix(&root)
+        .unwrap()
+        .with_automatic_cleanup(true)
+        .with_fsync(true);
+    TestApp::spawn_with_storage(
+        |s| {
+            s.data_dir = on_disk.data_dir;
+            s.storage_url = on_disk.storage_url;
+            if !s.is_postgres() {
+                s.database_url = on_disk.database_url;
+            }
+        },
+        Arc::new(copying),
+    )
     .await
 }
 

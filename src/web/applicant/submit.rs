@@ -350,10 +350,10 @@ async fn check_files(
     for item in received {
         let bytes = state
             .files
-            .read(&item.upload)
+            .read_for_inspection(&item.upload)
             .await
             .map_err(anyhow::Error::from)?;
-        match item.spec.check(&bytes) {
+        match item.spec.check(item.upload.size, &bytes) {
             Ok(file_kind) => checked.push(CheckedUpload {
                 slot: item.spec.slot(),
                 upload: item.upload,

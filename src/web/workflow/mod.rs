@@ -147,10 +147,10 @@ async fn receive_file(
         Ok(upload) => {
             let bytes = state
                 .files
-                .read(&upload)
+                .read_for_inspection(&upload)
                 .await
                 .map_err(anyhow::Error::from)?;
-            match check_upload(&bytes, &ANY_DOCUMENT, MAX_FILE) {
+            match check_upload(upload.size, &bytes, &ANY_DOCUMENT, MAX_FILE) {
                 Ok(kind) => {
                     form.file = Some((
                         upload,

@@ -71,6 +71,15 @@ impl TestApp {
         Self::start(adjust, None).await
     }
 
+    /// [`TestApp::spawn_with`] with the given file store instead of the one the settings name
+    /// (which is copied into rather than renamed into, as an S3 bucket is).
+    pub async fn spawn_with_storage(
+        adjust: impl FnOnce(&mut Settings),
+        storage: Arc<dyn object_store::ObjectStore>,
+    ) -> TestApp {
+        Self::start_with_storage(adjust, None, Some(storage)).await
+    }
+
     /// Serves the app on a loopback port, for tests that drive a real browser.
     pub async fn spawn_served() -> TestApp {
         Self::spawn_served_with(|_| {}, None).await

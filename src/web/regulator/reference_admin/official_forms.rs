@@ -84,10 +84,10 @@ async fn check_form(
         Ok(Some((upload, original))) => {
             let bytes = state
                 .files
-                .read(&upload)
+                .read_for_inspection(&upload)
                 .await
                 .map_err(anyhow::Error::from)?;
-            match check_upload(&bytes, &FORM_KINDS, DEFAULT_MAX_BYTES) {
+            match check_upload(upload.size, &bytes, &FORM_KINDS, DEFAULT_MAX_BYTES) {
                 Ok(kind) => checked = Some((upload, original, kind)),
                 Err(e) => errors.add("form_file", format!("{e} {FORM_ACCEPTED}")),
             }
