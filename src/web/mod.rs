@@ -14,6 +14,7 @@ mod health;
 mod home;
 mod links;
 mod middleware;
+mod paced;
 mod page;
 mod profile;
 mod regulator;
@@ -184,7 +185,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::session_and_csrf,
-        ));
+        ))
+        .layer(axum::middleware::map_request(paced::pace_multipart));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/static/{*path}", get(assets::serve))
