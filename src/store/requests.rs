@@ -239,6 +239,15 @@ fn decode_error(column: &str, value: &str) -> sqlx::Error {
 }
 
 pub(crate) fn summary_from_row(row: &AnyRow) -> Result<RequestSummary, sqlx::Error> {
+    summary_with_distributor(row, row.try_get("distributor_name")?)
+}
+
+/// [`summary_from_row`] for a query that left out the company's name (a caller that knows
+/// every company reads it from its own table instead of joining it to each row).
+pub(crate) fn summary_with_distributor(
+    row: &AnyRow,
+    distributor_name: String,
+) -> Result<RequestSummary, sqlx::Error> {
     let kind: String = row.try_get("kind")?;
     let status: String = row.try_get("status")?;
     let due_on: Option<String> = row.try_get("due_on")?;
@@ -252,7 +261,7 @@ pub(crate) fn summary_from_row(row: &AnyRow) -> Result<RequestSummary, sqlx::Err
         feasibility_number: row.try_get("feasibility_number")?,
         distributor_reference: row.try_get("distributor_reference")?,
         distributor_id: row.try_get("distributor_id")?,
-        distributor_name: row.try_get("distributor_name")?,
+        distributor_name,
         related_request_id: row.try_get("related_request_id")?,
         submitted_at: from_micros(row.try_get("submitted_at")?),
         answered_at: answered_at.map(from_micros),

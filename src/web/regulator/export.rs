@@ -14,7 +14,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 
@@ -70,12 +70,16 @@ fn yes_no(value: bool) -> Cell {
     Cell::Text(if value { "Sí" } else { "No" }.to_string())
 }
 
-/// Business days from receipt to the answer; while open, to now; if annulled unanswered, to
-/// the annulment (its last movement). Days paused waiting on the applicant are left out.
+/// Business days from receipt to the answer, as kept with it (the compliance page counts the
+/// same); while open, to now; if annulled unanswered, to the annulment (its last movement).
+/// Days paused waiting on the applicant are left out.
 fn days_taken(row: &SabanaRow, calendar: &BusinessCalendar, now: Timestamp) -> i64 {
     let request = &row.summary;
     let end = match request.answered_at {
-        Some(answered) => answered,
+        Some(answered) => match row.business_days_taken {
+            Some(taken) => return taken,
+            None => answered,
+        },
         None if request.status == Status::Annulled => row.last_event_at.unwrap_or(now),
         None => now,
     };
@@ -248,9 +252,30 @@ async fn export(
 
 // ---- The files ----
 
-fn rows(batch: &[SabanaRow], export: &Export) -> Vec<Vec<Cell>> {
-    let cells = |row| cells(row, &export.calendar, export.now);
-    batch.iter().map(cells).collect()
+fn rows(batch: &[SabanaRow], calendar: &BusinessCalendar, now: Timestamp) -> Vec<Vec<Cell>> {
+    batch.iter().map(|row| cells(row, calendar, now)).collect()
+}
+
+/// Reads the batches on a task of their own, one batch ahead of the caller, so that the
+/// database produces the next rows while the last ones are written out. The task stops when
+/// the stream is dropped (the download was cancelled) or after the first error, which it
+/// passes on.
+fn read_ahead(
+    mut batches: SabanaBatches,
+) -> impl Stream<Item = Result<Vec<SabanaRow>, sqlx::Error>> + Send + 'static {
+    let (sender, receiver) = mpsc::channel(1);
+    tokio::spawn(async move {
+        while let Some(next) = batches.next().await.transpose() {
+            let failed = next.is_err();
+            if sender.send(next).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        let item = receiver.recv().await?;
+        Some((item, receiver))
+    })
 }
 
 async fn csv(
@@ -266,13 +291,19 @@ async fn csv(
     // The first batch is read before answering, so that an unreachable database gives the
     // usual error page instead of a download cut short.
     let first = export.batches.next().await?.unwrap_or_default();
-    let head = csv_chunk(Some(&HEADER), rows(&first, &export)).context("writing the Sábana")?;
-    let file_name = export.file_name.clone();
-    let rest = futures::stream::try_unfold(export, |mut export| async move {
-        match export.batches.next().await.map_err(io::Error::other)? {
-            Some(batch) => Ok(Some((csv_chunk(None, rows(&batch, &export))?, export))),
-            None => Ok(None),
-        }
+    let Export {
+        batches,
+        calendar,
+        now,
+        file_name,
+    } = export;
+    let head =
+        csv_chunk(Some(&HEADER), rows(&first, &calendar, now)).context("writing the Sábana")?;
+    let rest = read_ahead(batches).map(move |batch| {
+        csv_chunk(
+            None,
+            rows(&batch.map_err(io::Error::other)?, &calendar, now),
+        )
     });
     let body = futures::stream::once(async { Ok::<_, io::Error>(head) }).chain(rest);
     Ok(download(Body::from_stream(body), CSV_TYPE, &file_name))
@@ -296,10 +327,12 @@ async fn xlsx(
 }
 
 /// Reads every batch and hands it to the writer; stops early if the writer gave up.
-async fn send_batches(mut export: Export, sender: mpsc::Sender<Batch>) -> AppResult<()> {
-    while let Some(batch) = export.batches.next().await? {
+async fn send_batches(export: Export, sender: mpsc::Sender<Batch>) -> AppResult<()> {
+    let (calendar, now) = (export.calendar, export.now);
+    let mut batches = std::pin::pin!(read_ahead(export.batches));
+    while let Some(batch) = batches.next().await.transpose()? {
         if sender
-            .send(Batch::Rows(rows(&batch, &export)))
+            .send(Batch::Rows(rows(&batch, &calendar, now)))
             .await
             .is_err()
         {
