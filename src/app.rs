@@ -47,6 +47,12 @@ async fn build_state(
         sqlite_busy_timeout: settings.sqlite_busy_timeout,
     };
     let db = Db::connect_with(&settings.database_url, limits).await?;
+    let filled = crate::store::stats::fill_missing_answer_figures(&db)
+        .await
+        .context("computing the figures of answers given before they were kept")?;
+    if filled > 0 {
+        tracing::info!(requests = filled, "computed the figures of earlier answers");
+    }
     let mut files = FileStore::new(storage.clone(), settings.data_dir.join("uploads-tmp"))
         .context("creating the upload scratch directory")?;
     if let Some(root) = local_root {

@@ -1,7 +1,8 @@
 //! Figures of the SEC console: requests per day and by status (the manual's graphic panels) and
-//! deadline compliance per company. Each period is read with one query per table and counted in
-//! Rust, because a day in Chile is not a day in UTC and business days need the holiday calendar:
-//! neither can be said in SQL that runs unchanged on SQLite and PostgreSQL.
+//! deadline compliance per company. A day in Chile is not a day in UTC and business days need the
+//! holiday calendar: neither can be said in SQL that runs unchanged on SQLite and PostgreSQL.
+//! Requests per day are therefore counted in Rust; compliance is counted by the database over
+//! figures each answer keeps on its request when it is given (see [`answer_figures`]).
 //!
 //! A request belongs to the period of its submission date in Chile. The compliance conventions
 //! are on the functions below and in docs/DECISIONS.md ("SEC console: charts and compliance").
@@ -10,13 +11,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 use unicode_normalization::UnicodeNormalization;
 
 use super::Db;
 use crate::clock::{chile, from_micros, to_micros};
-use crate::domain::calendar::{BusinessCalendar, chile_date, is_on_time};
+use crate::domain::calendar::{BusinessCalendar, chile_date};
 use crate::domain::request::{RequestKind, Status};
 
 /// The stored `submitted_at` bounds of a period of Chile dates: from 00:00 of `from` in
@@ -91,21 +91,6 @@ pub async fn requests_by_status(
         .collect())
 }
 
-/// What the compliance figures need of one request.
-#[derive(Clone, Debug)]
-pub struct RequestFacts {
-    pub id: String,
-    pub distributor_id: String,
-    pub distributor_name: String,
-    pub kind: RequestKind,
-    pub status: Status,
-    pub submitted_at: Timestamp,
-    pub answered_at: Option<Timestamp>,
-    pub due_on: Option<Date>,
-    /// Closed pauses; an open one ends at the time the figures are computed.
-    pub pauses: Vec<(Timestamp, Timestamp)>,
-}
-
 /// The compliance figures of a set of requests (one company's, or all of them).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Compliance {
@@ -115,8 +100,8 @@ pub struct Compliance {
     pub answered_with_deadline: i64,
     pub on_time: i64,
     pub overdue: i64,
-    /// Business days each answered request took.
-    days: Vec<i64>,
+    /// How many answered requests took each number of business days.
+    days: BTreeMap<i64, i64>,
 }
 
 impl Compliance {
@@ -128,49 +113,32 @@ impl Compliance {
 
     /// The median of business days to answer (mean of the middle two for an even count).
     pub fn median_days(&self) -> Option<f64> {
-        let mut days = self.days.clone();
-        days.sort_unstable();
-        let middle = days.len() / 2;
-        match days.len() {
-            0 => None,
-            n if n % 2 == 1 => Some(days[middle] as f64),
-            _ => Some((days[middle - 1] + days[middle]) as f64 / 2.0),
+        let count: i64 = self.days.values().sum();
+        if count == 0 {
+            return None;
         }
+        // The values at (0-based) positions (count - 1) / 2 and count / 2 of the sorted days.
+        let nth = |position: i64| {
+            let mut seen = 0;
+            self.days.iter().find_map(|(&days, &n)| {
+                seen += n;
+                (seen > position).then_some(days)
+            })
+        };
+        let (low, high) = (nth((count - 1) / 2)?, nth(count / 2)?);
+        Some((low + high) as f64 / 2.0)
     }
 
-    fn add(&mut self, request: &RequestFacts, calendar: &BusinessCalendar, today: Date) {
-        self.received += 1;
-        if let Some(answered_at) = request.answered_at {
-            self.answered += 1;
-            let days =
-                calendar.business_days_used(request.submitted_at, answered_at, &request.pauses);
-            self.days.push(days);
-            if let Some(on_time) = answered_on_time(request, answered_at) {
-                self.answered_with_deadline += 1;
-                self.on_time += i64::from(on_time);
-            }
+    fn add(&mut self, other: &Compliance) {
+        self.received += other.received;
+        self.answered += other.answered;
+        self.answered_with_deadline += other.answered_with_deadline;
+        self.on_time += other.on_time;
+        self.overdue += other.overdue;
+        for (&days, &n) in &other.days {
+            *self.days.entry(days).or_default() += n;
         }
-        self.overdue += i64::from(is_overdue(request, today));
     }
-}
-
-/// `None` when the request had no deadline (MC), which leaves it out of the on-time share.
-fn answered_on_time(request: &RequestFacts, answered_at: Timestamp) -> Option<bool> {
-    let due = request.due_on?;
-    Some(request.status == Status::AutoAnswered || is_on_time(answered_at, due))
-}
-
-/// Still the company's move (not answered, not annulled, not waiting on the applicant), and
-/// past its due date.
-fn is_overdue(request: &RequestFacts, today: Date) -> bool {
-    let owed = matches!(
-        request.status,
-        Status::Sent
-            | Status::PendingAnswer
-            | Status::PendingValidation
-            | Status::PendingAnswerPaymentValidated
-    );
-    owed && request.due_on.is_some_and(|due| due < today)
 }
 
 #[derive(Clone, Debug)]
@@ -187,33 +155,21 @@ pub struct ComplianceReport {
     pub total: Compliance,
 }
 
-/// The figures per company and in total; `today` is the Chile date that "overdue" refers to.
-pub fn summarize(
-    requests: &[RequestFacts],
+/// What an answer's figures are, fixed when it is given and kept on the request
+/// (`answered_on`, `business_days_taken`): the Chile date of the answer, which decides whether
+/// it was on time, and the business days used from receipt to it, without the days given back
+/// by `pauses` (one still open ends at the answer). Counted with the holidays known then, as
+/// the due date was.
+pub fn answer_figures(
     calendar: &BusinessCalendar,
-    today: Date,
-) -> ComplianceReport {
-    let mut total = Compliance::default();
-    // Keyed so as to come out in the order of the table: by name, then by id.
-    let mut companies: BTreeMap<(String, String, String), Compliance> = BTreeMap::new();
-    for request in requests {
-        let name = &request.distributor_name;
-        let key = (sort_key(name), name.clone(), request.distributor_id.clone());
-        companies
-            .entry(key)
-            .or_default()
-            .add(request, calendar, today);
-        total.add(request, calendar, today);
-    }
-    let companies = companies
-        .into_iter()
-        .map(|((_, name, distributor_id), figures)| CompanyCompliance {
-            distributor_id,
-            name,
-            figures,
-        })
-        .collect();
-    ComplianceReport { companies, total }
+    submitted_at: Timestamp,
+    answered_at: Timestamp,
+    pauses: &[(Timestamp, Timestamp)],
+) -> (Date, i64) {
+    (
+        chile_date(answered_at),
+        calendar.business_days_used(submitted_at, answered_at, pauses),
+    )
 }
 
 /// Spanish readers expect "Ñuble" after "Nuble" and "álamo" among the a's: compare without
@@ -225,86 +181,40 @@ fn sort_key(name: &str) -> String {
         .collect()
 }
 
-const FACTS_SQL: &str = "SELECT r.id, r.distributor_id, d.name AS distributor_name, r.kind, \
-     r.status, r.submitted_at, r.answered_at, r.due_on \
-     FROM requests r JOIN distributors d ON d.id = r.distributor_id \
-     WHERE r.submitted_at >= $1 AND r.submitted_at < $2 AND ($3 = '' OR r.kind = $3)";
+/// The requests of the period (and kind, when `$3` is not empty).
+const PERIOD: &str = "r.submitted_at >= $1 AND r.submitted_at < $2 AND ($3 = '' OR r.kind = $3)";
 
-const PAUSES_SQL: &str = "SELECT p.request_id, p.started_at, p.ended_at \
-     FROM request_pauses p JOIN requests r ON r.id = p.request_id \
-     WHERE r.submitted_at >= $1 AND r.submitted_at < $2 AND ($3 = '' OR r.kind = $3)";
-
-/// The requests submitted in the period (of one kind, if given), with their pauses: two
-/// queries whatever the number of requests. Open pauses end at `now`.
-pub async fn load_facts(
-    db: &Db,
-    from: Date,
-    to: Date,
-    kind: Option<RequestKind>,
-    now: Timestamp,
-) -> Result<Vec<RequestFacts>, sqlx::Error> {
-    let (start, end) = submitted_range(from, to);
-    let kind = kind.map(RequestKind::code).unwrap_or_default();
-    let pause_rows = sqlx::query(PAUSES_SQL)
-        .bind(start)
-        .bind(end)
-        .bind(kind)
-        .fetch_all(db.pool())
-        .await?;
-    let mut pauses: HashMap<String, Vec<(Timestamp, Timestamp)>> = HashMap::new();
-    for row in &pause_rows {
-        let ended: Option<i64> = row.try_get("ended_at")?;
-        let pause = (
-            from_micros(row.try_get("started_at")?),
-            ended.map_or(now, from_micros),
-        );
-        pauses
-            .entry(row.try_get("request_id")?)
-            .or_default()
-            .push(pause);
-    }
-    let rows = sqlx::query(FACTS_SQL)
-        .bind(start)
-        .bind(end)
-        .bind(kind)
-        .fetch_all(db.pool())
-        .await?;
-    rows.iter()
-        .map(|row| facts_from_row(row, &mut pauses))
-        .collect()
+/// The counts per company; `$4` is today in Chile, for the overdue ones.
+fn counts_sql() -> String {
+    let owed = [
+        Status::Sent,
+        Status::PendingAnswer,
+        Status::PendingValidation,
+        Status::PendingAnswerPaymentValidated,
+    ]
+    .map(|status| format!("'{}'", status.code()))
+    .join(", ");
+    let answered_with_deadline = "r.answered_at IS NOT NULL AND r.due_on IS NOT NULL";
+    let auto = Status::AutoAnswered.code();
+    format!(
+        "SELECT r.distributor_id, COUNT(*) AS received, COUNT(r.answered_at) AS answered, \
+         SUM(CASE WHEN {answered_with_deadline} THEN 1 ELSE 0 END) AS with_deadline, \
+         SUM(CASE WHEN {answered_with_deadline} \
+             AND (r.status = '{auto}' OR r.answered_on <= r.due_on) THEN 1 ELSE 0 END) AS on_time, \
+         SUM(CASE WHEN r.status IN ({owed}) AND r.due_on < $4 THEN 1 ELSE 0 END) AS overdue \
+         FROM requests r WHERE {PERIOD} GROUP BY r.distributor_id"
+    )
 }
 
-fn facts_from_row(
-    row: &AnyRow,
-    pauses: &mut HashMap<String, Vec<(Timestamp, Timestamp)>>,
-) -> Result<RequestFacts, sqlx::Error> {
-    let id: String = row.try_get("id")?;
-    let kind: String = row.try_get("kind")?;
-    let status: String = row.try_get("status")?;
-    let answered_at: Option<i64> = row.try_get("answered_at")?;
-    let due_on: Option<String> = row.try_get("due_on")?;
-    Ok(RequestFacts {
-        pauses: pauses.remove(&id).unwrap_or_default(),
-        id,
-        distributor_id: row.try_get("distributor_id")?,
-        distributor_name: row.try_get("distributor_name")?,
-        kind: RequestKind::from_code(&kind).ok_or_else(|| decode_error("kind", &kind))?,
-        status: Status::from_code(&status).ok_or_else(|| decode_error("status", &status))?,
-        submitted_at: from_micros(row.try_get("submitted_at")?),
-        answered_at: answered_at.map(from_micros),
-        due_on: due_on.and_then(|day| day.parse().ok()),
-    })
-}
+/// How many answered requests of each company took each number of business days.
+const DAYS_SQL: &str = "SELECT r.distributor_id, r.business_days_taken AS days, COUNT(*) AS n \
+     FROM requests r WHERE r.answered_at IS NOT NULL AND r.submitted_at >= $1 \
+     AND r.submitted_at < $2 AND ($3 = '' OR r.kind = $3) \
+     GROUP BY r.distributor_id, r.business_days_taken";
 
-fn decode_error(column: &str, value: &str) -> sqlx::Error {
-    sqlx::Error::ColumnDecode {
-        index: column.to_string(),
-        source: format!("unexpected value {value:?}").into(),
-    }
-}
-
-/// Compliance per company for the requests submitted in the period, with the holiday
-/// calendar read once.
+/// Compliance per company for the requests submitted in the period: two grouped queries,
+/// whatever the number of requests, over the figures each answer keeps. `now` decides which
+/// requests are overdue.
 pub async fn compliance(
     db: &Db,
     from: Date,
@@ -312,9 +222,119 @@ pub async fn compliance(
     kind: Option<RequestKind>,
     now: Timestamp,
 ) -> Result<ComplianceReport, sqlx::Error> {
+    let (start, end) = submitted_range(from, to);
+    let kind = kind.map(RequestKind::code).unwrap_or_default();
+    let today = chile_date(now).to_string();
+    let mut figures: HashMap<String, Compliance> = HashMap::new();
+    let counts = sqlx::query(AssertSqlSafe(counts_sql()))
+        .bind(start)
+        .bind(end)
+        .bind(kind)
+        .bind(today)
+        .fetch_all(db.pool())
+        .await?;
+    for row in &counts {
+        let number = |column: &str| -> Result<i64, sqlx::Error> {
+            // SUM over no rows is NULL; a group has at least one row, but say so anyway.
+            Ok(row.try_get::<Option<i64>, _>(column)?.unwrap_or(0))
+        };
+        figures.insert(
+            row.try_get("distributor_id")?,
+            Compliance {
+                received: number("received")?,
+                answered: number("answered")?,
+                answered_with_deadline: number("with_deadline")?,
+                on_time: number("on_time")?,
+                overdue: number("overdue")?,
+                days: BTreeMap::new(),
+            },
+        );
+    }
+    let days = sqlx::query(DAYS_SQL)
+        .bind(start)
+        .bind(end)
+        .bind(kind)
+        .fetch_all(db.pool())
+        .await?;
+    for row in &days {
+        let company: String = row.try_get("distributor_id")?;
+        // Every answer records its days; a row without them would be a bug, not a zero.
+        let Some(taken) = row.try_get::<Option<i64>, _>("days")? else {
+            tracing::error!(company, "answered requests without their business days");
+            continue;
+        };
+        if let Some(figures) = figures.get_mut(&company) {
+            *figures.days.entry(taken).or_default() += row.try_get::<i64, _>("n")?;
+        }
+    }
+    let names = company_names(db).await?;
+    let mut total = Compliance::default();
+    let mut companies: Vec<(String, CompanyCompliance)> = figures
+        .into_iter()
+        .map(|(distributor_id, figures)| {
+            total.add(&figures);
+            let name = names.get(&distributor_id).cloned().unwrap_or_default();
+            let company = CompanyCompliance {
+                distributor_id,
+                name,
+                figures,
+            };
+            (sort_key(&company.name), company)
+        })
+        .collect();
+    companies.sort_by(|(a, x), (b, y)| {
+        (a, &x.name, &x.distributor_id).cmp(&(b, &y.name, &y.distributor_id))
+    });
+    Ok(ComplianceReport {
+        companies: companies.into_iter().map(|(_, company)| company).collect(),
+        total,
+    })
+}
+
+async fn company_names(db: &Db) -> Result<HashMap<String, String>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, name FROM distributors")
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("name")?)))
+        .collect()
+}
+
+/// Computes the answer figures of requests answered before they were kept (databases from
+/// before migration 0006), a few hundred at a time; returns how many were filled. Fast when
+/// there is nothing to do: a partial index holds exactly the rows still missing them.
+pub async fn fill_missing_answer_figures(db: &Db) -> Result<u64, sqlx::Error> {
     let calendar = BusinessCalendar::new(super::requests::holidays(db.pool()).await?);
-    let facts = load_facts(db, from, to, kind, now).await?;
-    Ok(summarize(&facts, &calendar, chile_date(now)))
+    let mut filled = 0;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, submitted_at, answered_at FROM requests \
+             WHERE answered_at IS NOT NULL AND answered_on IS NULL LIMIT 500",
+        )
+        .fetch_all(db.pool())
+        .await?;
+        if rows.is_empty() {
+            return Ok(filled);
+        }
+        let mut tx = db.begin().await?;
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let submitted_at = from_micros(row.try_get("submitted_at")?);
+            let answered_at = from_micros(row.try_get("answered_at")?);
+            let pauses = super::transitions::pauses(&mut tx, &id, answered_at).await?;
+            let (day, taken) = answer_figures(&calendar, submitted_at, answered_at, &pauses);
+            sqlx::query(
+                "UPDATE requests SET answered_on = $2, business_days_taken = $3 WHERE id = $1",
+            )
+            .bind(&id)
+            .bind(day.to_string())
+            .bind(taken)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        filled += rows.len() as u64;
+    }
 }
 
 #[cfg(test)]
@@ -324,21 +344,6 @@ mod tests {
 
     fn at(instant: &str) -> Timestamp {
         instant.parse().unwrap()
-    }
-
-    fn request(company: &str, status: Status, answered: Option<&str>) -> RequestFacts {
-        RequestFacts {
-            id: format!("{company}-{status:?}"),
-            distributor_id: company.to_string(),
-            distributor_name: company.to_string(),
-            kind: RequestKind::Information,
-            status,
-            // Monday 14 April 2025, 10:00 in Santiago; 10 business days end on 29 April.
-            submitted_at: at("2025-04-14T14:00:00Z"),
-            answered_at: answered.map(at),
-            due_on: Some(date(2025, 4, 29)),
-            pauses: vec![],
-        }
     }
 
     #[test]
@@ -356,29 +361,39 @@ mod tests {
     }
 
     #[test]
-    fn paused_days_before_the_answer_are_not_counted() {
-        let calendar = BusinessCalendar::new([date(2025, 4, 18)]);
-        let mut paused = request("A", Status::Answered, Some("2025-04-29T15:00:00Z"));
-        // 17, 21 and 22 April are given back: 10 days used become 7.
-        paused.pauses = vec![(at("2025-04-16T19:00:00Z"), at("2025-04-22T13:00:00Z"))];
-        let late = request("A", Status::Answered, Some("2025-04-30T15:00:00Z"));
-        let auto = request("B", Status::AutoAnswered, Some("2025-04-14T14:00:00Z"));
-        let mut mc = request("B", Status::Answered, Some("2025-04-15T14:00:00Z"));
-        mc.due_on = None;
-        let open = request("B", Status::PendingAnswer, None);
-        let today = date(2025, 4, 30);
-        let report = summarize(&[paused, late, auto, mc, open], &calendar, today);
-        let a = &report.companies[0].figures;
+    fn the_median_is_read_from_the_counts_of_days() {
+        let figures = |days: &[(i64, i64)]| Compliance {
+            days: days.iter().copied().collect(),
+            ..Compliance::default()
+        };
+        assert_eq!(figures(&[]).median_days(), None);
+        assert_eq!(figures(&[(7, 1)]).median_days(), Some(7.0));
+        // 0, 1: the mean of the middle two.
+        assert_eq!(figures(&[(0, 1), (1, 1)]).median_days(), Some(0.5));
+        // 1, 2, 4, 11.
         assert_eq!(
-            (a.received, a.answered, a.on_time, a.answered_with_deadline),
-            (2, 2, 1, 2)
+            figures(&[(1, 1), (2, 1), (4, 1), (11, 1)]).median_days(),
+            Some(3.0)
         );
-        assert_eq!(a.median_days(), Some(9.0), "7 and 11 days");
-        let b = &report.companies[1].figures;
-        assert_eq!((b.answered_with_deadline, b.on_time, b.overdue), (1, 1, 1));
-        assert_eq!(b.median_days(), Some(0.5), "0 and 1 days");
-        assert_eq!(report.total.on_time_share(), Some(200.0 / 3.0));
-        assert_eq!(report.total.median_days(), Some(4.0), "0, 1, 7 and 11 days");
+        // 0, 1, 1, 2, 4, 11 and 2, 2, 2, 9.
+        let mut total = figures(&[(0, 1), (1, 2), (2, 1), (4, 1), (11, 1)]);
+        assert_eq!(total.median_days(), Some(1.5));
+        total.add(&figures(&[(2, 3), (9, 1)]));
+        assert_eq!(total.median_days(), Some(2.0));
+    }
+
+    #[test]
+    fn an_answer_keeps_its_chile_date_and_the_days_used() {
+        let calendar = BusinessCalendar::new([date(2025, 4, 18)]);
+        let received = at("2025-04-16T14:00:00Z");
+        // 21:30 on Tuesday 22 April in Santiago is already the 23rd in UTC.
+        let answered = at("2025-04-23T01:30:00Z");
+        // 17, 21 and 22 April (18 is a holiday, 19 and 20 the weekend).
+        let (day, taken) = answer_figures(&calendar, received, answered, &[]);
+        assert_eq!((day, taken), (date(2025, 4, 22), 3));
+        // A pause from the 16th to the 21st gives back the 17th and the 21st.
+        let pause = (at("2025-04-16T19:00:00Z"), at("2025-04-21T13:00:00Z"));
+        assert_eq!(answer_figures(&calendar, received, answered, &[pause]).1, 1);
     }
 
     #[test]

@@ -7,7 +7,9 @@ use jiff::civil::Date;
 use sqlx::Row;
 
 use super::new_id;
+use super::stats::answer_figures;
 use crate::clock::{from_micros, to_micros};
+use crate::domain::calendar::BusinessCalendar;
 use crate::domain::request::Status;
 
 type Conn = sqlx::AnyConnection;
@@ -30,18 +32,57 @@ pub async fn move_status(
     Ok(done.rows_affected() == 1)
 }
 
-/// The company's answer time: its first answer or payment request.
+/// The company's answer time: its first answer or payment request, with the figures the
+/// compliance page counts (see [`answer_figures`]). A later answer changes nothing.
 pub async fn mark_answered(
     tx: &mut Conn,
     request_id: &str,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE requests SET answered_at = $2 WHERE id = $1 AND answered_at IS NULL")
+    let row = sqlx::query("SELECT submitted_at, answered_at FROM requests WHERE id = $1")
         .bind(request_id)
-        .bind(to_micros(now))
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
+    if row.try_get::<Option<i64>, _>("answered_at")?.is_some() {
+        return Ok(());
+    }
+    let submitted_at = from_micros(row.try_get("submitted_at")?);
+    let pauses = pauses(tx, request_id, now).await?;
+    let calendar = BusinessCalendar::new(super::requests::holidays(&mut *tx).await?);
+    let (day, taken) = answer_figures(&calendar, submitted_at, now, &pauses);
+    sqlx::query(
+        "UPDATE requests SET answered_at = $2, answered_on = $3, business_days_taken = $4 \
+         WHERE id = $1 AND answered_at IS NULL",
+    )
+    .bind(request_id)
+    .bind(to_micros(now))
+    .bind(day.to_string())
+    .bind(taken)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
+}
+
+/// Every pause of the request in the order they started; one still open ends at `open_until`.
+pub async fn pauses(
+    tx: &mut Conn,
+    request_id: &str,
+    open_until: Timestamp,
+) -> Result<Vec<(Timestamp, Timestamp)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT started_at, ended_at FROM request_pauses WHERE request_id = $1 \
+         ORDER BY started_at, id",
+    )
+    .bind(request_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let ended: Option<i64> = row.try_get("ended_at")?;
+            let started = from_micros(row.try_get("started_at")?);
+            Ok((started, ended.map_or(open_until, from_micros)))
+        })
+        .collect()
 }
 
 pub async fn set_due_dates(
@@ -95,18 +136,7 @@ pub async fn end_pause(
     .bind(to_micros(now))
     .execute(&mut *tx)
     .await?;
-    let rows = sqlx::query(
-        "SELECT started_at, ended_at FROM request_pauses WHERE request_id = $1 ORDER BY started_at",
-    )
-    .bind(request_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let ended: i64 = row.try_get("ended_at")?;
-            Ok((from_micros(row.try_get("started_at")?), from_micros(ended)))
-        })
-        .collect()
+    pauses(tx, request_id, now).await
 }
 
 /// Releases the answers withheld until payment; returns how many.
