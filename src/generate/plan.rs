@@ -11,6 +11,7 @@ use crate::clock::{chile, from_micros};
 use crate::domain::calendar::BusinessCalendar;
 use crate::domain::request::{RequestKind, Status, slots};
 use crate::domain::workflow::{Action, Context, Role, decide};
+use crate::store::stats::answer_figures;
 use crate::store::transitions::PaymentMethod;
 use crate::web::workflow::payment::format_clp;
 
@@ -397,6 +398,8 @@ impl Generator {
             due_on: None,
             validation_due_on: None,
             answered_at: None,
+            answered_on: None,
+            business_days_taken: None,
             version: 1,
         };
         let deadline = self.world.deadlines[kind_index(kind)];
@@ -412,6 +415,7 @@ impl Generator {
             due,
             validation_due: None,
             answered_at: None,
+            answer_figures: None,
             status: Status::PendingAnswer,
             version: 1,
             withheld: false,
@@ -428,6 +432,10 @@ impl Generator {
         row.due_on = history.due.map(|d| d.to_string());
         row.validation_due_on = history.validation_due.map(|d| d.to_string());
         row.answered_at = history.answered_at;
+        if let Some((day, taken)) = history.answer_figures {
+            row.answered_on = Some(day.to_string());
+            row.business_days_taken = Some(taken);
+        }
         row.version = history.version;
         installation.last_request = id;
         batch.requests.push(row);
@@ -471,7 +479,7 @@ impl Generator {
             );
             let name = format!("respuesta_{}.pdf", row.folio);
             self.attach(history, &answer, "answer", name, at, false);
-            history.answered_at = Some(at);
+            self.answered(history, at);
         }
     }
 
@@ -631,7 +639,7 @@ impl Generator {
             false,
         );
         history.moved(next);
-        history.answered_at.get_or_insert(at);
+        self.answered(history, at);
     }
 
     fn request_payment(
@@ -676,7 +684,7 @@ impl Generator {
         });
         history.pauses.push((at, None));
         history.moved(next);
-        history.answered_at.get_or_insert(at);
+        self.answered(history, at);
     }
 
     fn send_proof(&mut self, history: &mut History, at: i64) {
@@ -839,6 +847,26 @@ impl Generator {
         ));
     }
 
+    /// The company's first answer (or payment request) fixes the answer time and its figures,
+    /// as `transitions::mark_answered` does: pauses opened before it count up to it.
+    fn answered(&self, history: &mut History, at: i64) {
+        if history.answered_at.is_some() {
+            return;
+        }
+        history.answered_at = Some(at);
+        let pauses: Vec<(Timestamp, Timestamp)> = history
+            .pauses
+            .iter()
+            .map(|&(start, end)| (from_micros(start), from_micros(end.unwrap_or(at))))
+            .collect();
+        history.answer_figures = Some(answer_figures(
+            &self.world.calendar,
+            from_micros(history.submitted_at),
+            from_micros(at),
+            &pauses,
+        ));
+    }
+
     fn flush_history(&mut self, batch: &mut Batch, history: History) {
         batch.events.extend(history.events);
         batch.attachments.extend(history.attachments);
@@ -872,6 +900,8 @@ struct History {
     due: Option<Date>,
     validation_due: Option<Date>,
     answered_at: Option<i64>,
+    /// What the answer keeps for the compliance page, fixed when it is given.
+    answer_figures: Option<(Date, i64)>,
     status: Status,
     version: i64,
     withheld: bool,

@@ -210,6 +210,9 @@ pub struct RequestRow {
     pub due_on: Option<String>,
     pub validation_due_on: Option<String>,
     pub answered_at: Option<i64>,
+    /// The answer's Chile date and the business days it took (see `stats::answer_figures`).
+    pub answered_on: Option<String>,
+    pub business_days_taken: Option<i64>,
     pub version: i64,
 }
 
@@ -235,6 +238,8 @@ impl TableRow for RequestRow {
         "due_on",
         "validation_due_on",
         "answered_at",
+        "answered_on",
+        "business_days_taken",
         "version",
     ];
 
@@ -259,6 +264,8 @@ impl TableRow for RequestRow {
             .bind(self.due_on)
             .bind(self.validation_due_on)
             .bind(self.answered_at)
+            .bind(self.answered_on)
+            .bind(self.business_days_taken)
             .bind(self.version)
     }
 }

@@ -287,6 +287,51 @@ async fn bench_accounts_use_every_page_on_generated_data() {
     assert!(file.body.starts_with(b"%PDF-"));
 }
 
+/// (id, answered_on, business_days_taken) of every answered request.
+async fn answer_figures(app: &TestApp) -> Vec<(String, Option<String>, Option<i64>)> {
+    rows(
+        app,
+        "SELECT id, answered_on, business_days_taken FROM requests \
+         WHERE answered_at IS NOT NULL ORDER BY id",
+    )
+    .await
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect()
+}
+
+#[tokio::test]
+async fn generated_answers_keep_the_figures_the_portal_computes() {
+    let app = TestApp::spawn().await;
+    generate_into(&app, 1_500, false).await.unwrap();
+    let generated = answer_figures(&app).await;
+    assert!(generated.len() > 500, "{} answered", generated.len());
+    let paused = app
+        .count(
+            "SELECT COUNT(DISTINCT p.request_id) FROM request_pauses p \
+             JOIN requests r ON r.id = p.request_id WHERE r.answered_at IS NOT NULL",
+        )
+        .await;
+    assert!(paused > 0, "some answered requests were paused");
+    assert!(
+        generated
+            .iter()
+            .all(|(_, day, taken)| day.is_some() && taken.is_some()),
+        "every answer keeps its figures"
+    );
+
+    // What the portal itself computes from the stored history, for a database without them.
+    sqlx::query("UPDATE requests SET answered_on = NULL, business_days_taken = NULL")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let filled = portal::store::stats::fill_missing_answer_figures(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(filled, generated.len() as u64);
+    assert_eq!(answer_figures(&app).await, generated);
+}
+
 #[tokio::test]
 async fn a_portal_with_requests_is_refused_unless_appending() {
     let app = TestApp::spawn().await;
