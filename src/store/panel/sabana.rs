@@ -82,7 +82,13 @@ pub struct SabanaBatches {
     db: Db,
     /// Read with the first batch.
     names: Option<Names>,
+    /// The export's condition, for the first batch.
     condition: Condition,
+    /// The same without the period's start, for the batches after it: there the keyset's
+    /// row comparison is the only lower bound, one seek in the (submitted_at, id) index. Given
+    /// two lower bounds as parameters, SQLite cannot tell which is the greater and may seek on
+    /// the period's start instead.
+    continuing: Condition,
     size: i64,
     now: Timestamp,
     after: Option<(i64, String)>,
@@ -101,10 +107,18 @@ pub fn sabana(
         submitted: period,
         ..PanelFilters::default()
     };
+    let continuing = PanelFilters {
+        submitted: DateRange {
+            from: None,
+            ..period
+        },
+        ..filters.clone()
+    };
     SabanaBatches {
         db: db.clone(),
         names: None,
         condition: Condition::new(&filters),
+        continuing: Condition::new(&continuing),
         size: size.max(1),
         now,
         after: None,
@@ -118,23 +132,23 @@ impl SabanaBatches {
         if self.done {
             return Ok(None);
         }
-        let n = self.condition.next();
+        let condition = match self.after {
+            None => &self.condition,
+            Some(_) => &self.continuing,
+        };
+        let n = condition.next();
         let keyset = match self.after {
             None => String::new(),
-            Some(_) => format!(
-                " AND r.submitted_at >= ${n} AND (r.submitted_at > ${} OR r.id > ${})",
-                n + 1,
-                n + 2
-            ),
+            Some(_) => format!(" AND (r.submitted_at, r.id) > (${n}, ${})", n + 1),
         };
-        let limit = if self.after.is_some() { n + 3 } else { n };
+        let limit = if self.after.is_some() { n + 2 } else { n };
         let sql = format!(
             "{SABANA_SQL} WHERE {}{keyset} ORDER BY r.submitted_at, r.id LIMIT ${limit}",
-            self.condition.sql
+            condition.sql
         );
-        let mut query = self.condition.query(sql);
+        let mut query = condition.query(sql);
         if let Some((at, id)) = &self.after {
-            query = query.bind(*at).bind(*at).bind(id.clone());
+            query = query.bind(*at).bind(id.clone());
         }
         let names = match &self.names {
             Some(names) => names,
@@ -158,31 +172,26 @@ impl SabanaBatches {
         Ok(Some(batch))
     }
 
-    /// The pauses of a batch's requests, in one query over the same rows: those that meet the
-    /// export's condition and were submitted within the batch's first and last instants. A
-    /// request of a neighbouring batch submitted at the very same instant is read too, and left
-    /// out by its id.
+    /// The pauses of a batch's requests, in one query: those of every request submitted
+    /// within the batch's first and last instants. Requests outside the export (another kind,
+    /// or of a neighbouring batch submitted at the very same instant) are read too, and left
+    /// out by their id. The submission range is the query's only condition on purpose: it is
+    /// what both databases seek on (see `continuing`).
     async fn add_pauses(
         &self,
         batch: &mut [SabanaRow],
         (first, last): (i64, i64),
     ) -> Result<(), sqlx::Error> {
-        let n = self.condition.next();
-        let sql = format!(
+        let pauses = sqlx::query(
             "SELECT p.request_id, p.started_at, p.ended_at FROM request_pauses p \
              JOIN requests r ON r.id = p.request_id \
-             WHERE {} AND r.submitted_at >= ${n} AND r.submitted_at <= ${} \
+             WHERE r.submitted_at >= $1 AND r.submitted_at <= $2 \
              ORDER BY p.started_at, p.id",
-            self.condition.sql,
-            n + 1
-        );
-        let pauses = self
-            .condition
-            .query(sql)
-            .bind(first)
-            .bind(last)
-            .fetch_all(self.db.pool())
-            .await?;
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(self.db.pool())
+        .await?;
         if pauses.is_empty() {
             return Ok(());
         }
