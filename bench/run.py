@@ -103,6 +103,11 @@ class Portal:
     def peak(self):
         return rss_kib(self.process.pid, "VmHWM")
 
+    def reset_peak(self):
+        """Starts the peak (VmHWM) again from the current RSS, so that a step's peak is its own
+        and not one left by an earlier step (Linux: "5" in /proc/PID/clear_refs)."""
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+
 
 class Session:
     """A logged-in browser: cookies, and the CSRF token the forms carry."""
@@ -274,6 +279,7 @@ def submission(portal, session, env, work):
         path = work / f"inflight-{uuid.uuid4().hex}"
         path.write_bytes(data)
         bodies.append((boundary, path))
+    portal.reset_peak()
     before = portal.rss()
     running = [
         subprocess.Popen(
