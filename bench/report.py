@@ -19,8 +19,9 @@ def main(path):
     print(f"### {r['db']}, {r['requests']:,} requests ({r['date']})\n")
     print(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}.\n")
     g = r["generate"]
-    print(f"Generation: {g['seconds']:.1f} s, {g['requests_per_second']:,.0f} requests/s "
-          f"(target 50,000/s on SQLite: {verdict(g['requests_per_second'] >= 50_000)}).\n")
+    target = (f"target 50,000/s: {verdict(g['requests_per_second'] >= 50_000)}"
+              if r["db"] == "sqlite" else "the target is set on SQLite only")
+    print(f"Generation: {g['seconds']:.1f} s, {g['requests_per_second']:,.0f} requests/s ({target}).\n")
     print("| Page (wrk, 32 connections) | req/s | p50 ms | p99 ms | × /healthz | × static | target |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for name, f in r["list_pages"].items():
