@@ -39,8 +39,10 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / "target" / "release" / "portal"
-BARE = ROOT / "target" / "release" / "examples" / "bare_xlsx"
+# Where cargo builds: CARGO_TARGET_DIR when set (relative to the project, as cargo reads it).
+TARGET = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")
+BIN = TARGET / "release" / "portal"
+BARE = TARGET / "release" / "examples" / "bare_xlsx"
 PASSWORD = "sol de tarde en la pampa"
 APPLICANT, COMPANY, REGULATOR = "11.111.111-1", "22.222.222-2", "33.333.333-3"
 FILE_SIZE = 5_000_000
