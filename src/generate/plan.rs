@@ -703,11 +703,7 @@ impl Generator {
         for pause in history.pauses.iter_mut().filter(|p| p.1.is_none()) {
             pause.1 = Some(at);
         }
-        let pauses: Vec<(Timestamp, Timestamp)> = history
-            .pauses
-            .iter()
-            .map(|&(start, end)| (from_micros(start), from_micros(end.unwrap_or(at))))
-            .collect();
+        let pauses = history.pauses_until(at);
         let calendar = &self.world.calendar;
         history.due = history.deadline.map(|days| {
             calendar.due_date_with_pauses(from_micros(history.submitted_at), days, &pauses)
@@ -854,11 +850,7 @@ impl Generator {
             return;
         }
         history.answered_at = Some(at);
-        let pauses: Vec<(Timestamp, Timestamp)> = history
-            .pauses
-            .iter()
-            .map(|&(start, end)| (from_micros(start), from_micros(end.unwrap_or(at))))
-            .collect();
+        let pauses = history.pauses_until(at);
         history.answer_figures = Some(answer_figures(
             &self.world.calendar,
             from_micros(history.submitted_at),
@@ -913,6 +905,14 @@ struct History {
 }
 
 impl History {
+    /// The pauses so far as spans; one still open ends at `at`.
+    fn pauses_until(&self, at: i64) -> Vec<(Timestamp, Timestamp)> {
+        self.pauses
+            .iter()
+            .map(|&(start, end)| (from_micros(start), from_micros(end.unwrap_or(at))))
+            .collect()
+    }
+
     /// A status change through `move_status`, which also counts the request's version.
     fn moved(&mut self, to: Status) {
         self.status = to;
