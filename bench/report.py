@@ -21,7 +21,8 @@ def main(path):
     g = r["generate"]
     target = (f"target 50,000/s: {verdict(g['requests_per_second'] >= 50_000)}"
               if r["db"] == "sqlite" else "the target is set on SQLite only")
-    print(f"Generation: {g['seconds']:.1f} s, {g['requests_per_second']:,.0f} requests/s ({target}).\n")
+    print(f"Generation: {g['seconds']:.1f} s, {g['requests_per_second']:,.0f} requests/s "
+          f"({target}).\n")
     print("| Page (wrk, 32 connections) | req/s | p50 ms | p99 ms | × /healthz | × static | target |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for name, f in r["list_pages"].items():

@@ -3,6 +3,10 @@
 use axum::http::StatusCode;
 use jiff::SignedDuration;
 use portal::domain::RegulatorRole;
+use portal::store::panel::DateRange;
+use portal::store::panel::sabana::{SabanaRow, sabana};
+use portal::store::stats::submitted_range;
+use sqlx::Row;
 
 use crate::distributor_inbox::{file, set};
 use crate::sec_messages::sec_user;
@@ -205,4 +209,75 @@ async fn the_sabana_has_every_field_of_every_request_in_the_period() {
         .unwrap()
         .collect();
     assert_eq!(left.len(), 0, "the workbook is removed once sent");
+}
+
+/// Every request of the period once, in (submitted_at, id) order, with its pauses: read in
+/// batches of 7 over requests that share their instant (the keyset must step over ties
+/// inside one instant and across batch boundaries).
+#[tokio::test]
+async fn sabana_batches_read_every_request_once_across_ties() {
+    let app = TestApp::spawn().await;
+    let options = portal::generate::Options {
+        requests: 600,
+        seed: 7,
+        append: false,
+    };
+    let hidden = indicatif::ProgressBar::hidden();
+    portal::generate::generate(&app.state, options, &hidden)
+        .await
+        .unwrap();
+    // Whole 30-day spans: about twenty requests share each instant.
+    sqlx::query("UPDATE requests SET submitted_at = submitted_at - submitted_at % 2592000000000")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let now = app.state.now();
+    let today = now.to_zoned_datetime(portal::clock::chile()).date();
+    let period = DateRange {
+        from: Some(today.checked_sub(jiff::Span::new().days(300)).unwrap()),
+        to: Some(today),
+    };
+    let (from, to) = submitted_range(period.from.unwrap(), today);
+    let expected: Vec<String> = sqlx::query(
+        "SELECT id FROM requests WHERE submitted_at >= $1 AND submitted_at < $2 \
+         ORDER BY submitted_at, id",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(app.state.db.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    let ties = app
+        .count(
+            "SELECT COUNT(*) FROM (SELECT submitted_at FROM requests GROUP BY submitted_at \
+             HAVING COUNT(*) > 1) t",
+        )
+        .await;
+    assert!(
+        expected.len() > 100 && ties > 5,
+        "{} rows, {ties} ties",
+        expected.len()
+    );
+
+    let db = &app.state.db;
+    let read = |size| async move {
+        let mut batches = sabana(db, period, None, size, now);
+        let mut rows = Vec::new();
+        while let Some(batch) = batches.next().await.unwrap() {
+            assert!(batch.len() as i64 <= size);
+            rows.extend(batch);
+        }
+        rows
+    };
+    let small = read(7).await;
+    let ids: Vec<String> = small.iter().map(|r| r.summary.id.clone()).collect();
+    assert_eq!(ids, expected);
+    let paused = small.iter().filter(|r| !r.pauses.is_empty()).count();
+    assert!(paused > 0, "some requests were paused");
+    let large = read(10_000).await;
+    let pauses = |rows: &[SabanaRow]| -> Vec<_> { rows.iter().map(|r| r.pauses.clone()).collect() };
+    assert_eq!(pauses(&small), pauses(&large));
 }
