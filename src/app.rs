@@ -155,10 +155,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", settings.bind))?;
     tracing::info!(address = %settings.bind, base_url = %settings.base_url, "portal listening");
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    crate::web::server::serve(listener, router(state), shutdown_signal()).await;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ mod page;
 mod profile;
 mod regulator;
 mod requests;
+pub mod server;
 pub mod session;
 pub mod tabular;
 pub(crate) mod workflow;

@@ -102,12 +102,13 @@ impl TestApp {
             storage,
         )
         .await;
-        let service = app
-            .router
-            .clone()
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let router = app.router.clone();
         let listener = app.listener.lock().unwrap().take().unwrap();
-        tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+        tokio::spawn(portal::web::server::serve(
+            listener,
+            router,
+            std::future::pending(),
+        ));
         app
     }
 
