@@ -34,7 +34,8 @@ def main(path):
     s = r["submission"]
     print(f"\nSubmission of three 5 MB files: {s['submission_mb_s']:.1f} MB/s against dd "
           f"{s['dd_fdatasync_mb_s']:.1f} MB/s = {s['ratio_to_dd']:.2f} × dd (target 0.5: "
-          f"{verdict(s['ratio_to_dd'] >= 0.5)}); memory growth with 20 in flight "
+          f"{verdict(s['ratio_to_dd'] >= 0.5)}; dd writing where a deleted file was: "
+          f"{s.get('dd_rewrite_mb_s', float('nan')):.1f} MB/s); memory growth with 20 in flight "
           f"{s['growth_mib']:.1f} MiB (target < 32: {verdict(s['growth_mib'] < 32)}), from "
           f"{s['rss_before_kib'] / 1024:.0f} MiB on a restarted portal. The portal's RSS was "
           f"{r['rss_after_list_pages_mib']:.0f} MiB after the list pages and "
