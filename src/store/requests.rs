@@ -231,7 +231,7 @@ pub(crate) const SUMMARY_COLUMNS: &str = "r.id, r.folio, r.kind, r.status, r.cli
      r.distributor_reference, r.distributor_id, d.name AS distributor_name, r.related_request_id, \
      r.submitted_at, r.answered_at, r.due_on";
 
-fn decode_error(column: &str, value: &str) -> sqlx::Error {
+pub(crate) fn decode_error(column: &str, value: &str) -> sqlx::Error {
     sqlx::Error::ColumnDecode {
         index: column.to_string(),
         source: format!("unexpected value {value:?}").into(),
@@ -244,7 +244,7 @@ pub(crate) fn summary_from_row(row: &AnyRow) -> Result<RequestSummary, sqlx::Err
 
 /// [`summary_from_row`] for a query that left out the company's name (a caller that knows
 /// every company reads it from its own table instead of joining it to each row).
-pub(crate) fn summary_with_distributor(
+fn summary_with_distributor(
     row: &AnyRow,
     distributor_name: String,
 ) -> Result<RequestSummary, sqlx::Error> {
