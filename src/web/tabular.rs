@@ -226,7 +226,8 @@ fn add_sheet(workbook: &mut Workbook, existing: usize, header: &[&str]) -> anyho
 }
 
 fn truncated(cell: String) -> String {
-    if cell.chars().count() <= MAX_CELL_CHARS {
+    // No more bytes than the limit means no more characters: most cells are never counted.
+    if cell.len() <= MAX_CELL_CHARS || cell.chars().count() <= MAX_CELL_CHARS {
         cell
     } else {
         cell.chars().take(MAX_CELL_CHARS).collect()
