@@ -45,7 +45,12 @@ impl Clock for ManualClock {
 
 /// Chile's civil time, in which every date is shown and every deadline counted.
 pub fn chile() -> TimeZone {
-    TimeZone::get("America/Santiago").expect("the bundled time-zone database has America/Santiago")
+    // Looked up once: the database lookup (a lock and a search) is dear for a list of dates.
+    static CHILE: std::sync::LazyLock<TimeZone> = std::sync::LazyLock::new(|| {
+        TimeZone::get("America/Santiago")
+            .expect("the bundled time-zone database has America/Santiago")
+    });
+    CHILE.clone()
 }
 
 /// Timestamps are stored as microseconds since the Unix epoch (portable across SQLite and
