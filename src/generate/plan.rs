@@ -401,6 +401,8 @@ impl Generator {
             answered_on: None,
             business_days_taken: None,
             version: 1,
+            attachment_count: 0,
+            last_event_at: None,
         };
         let deadline = self.world.deadlines[kind_index(kind)];
         let due = deadline.map(|days| self.due_date(day, at, days));
@@ -437,6 +439,8 @@ impl Generator {
             row.business_days_taken = Some(taken);
         }
         row.version = history.version;
+        row.attachment_count = history.attachments.len() as i64;
+        row.last_event_at = history.events.iter().map(|(_, e)| e.created_at).max();
         installation.last_request = id;
         batch.requests.push(row);
         self.flush_history(batch, history);

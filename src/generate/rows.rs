@@ -214,6 +214,9 @@ pub struct RequestRow {
     pub answered_on: Option<String>,
     pub business_days_taken: Option<i64>,
     pub version: i64,
+    /// Kept on the request as `store::requests` keeps them (migration 0008).
+    pub attachment_count: i64,
+    pub last_event_at: Option<i64>,
 }
 
 impl TableRow for RequestRow {
@@ -241,6 +244,8 @@ impl TableRow for RequestRow {
         "answered_on",
         "business_days_taken",
         "version",
+        "attachment_count",
+        "last_event_at",
     ];
 
     fn bind(self, query: AnyQuery<'_>) -> AnyQuery<'_> {
@@ -267,6 +272,8 @@ impl TableRow for RequestRow {
             .bind(self.answered_on)
             .bind(self.business_days_taken)
             .bind(self.version)
+            .bind(self.attachment_count)
+            .bind(self.last_event_at)
     }
 }
 

@@ -135,6 +135,15 @@ pub async fn insert_event(
     .bind(to_micros(now))
     .execute(&mut *tx)
     .await?;
+    // The request's last movement (migration 0008); a maximum, should a clock ever step back.
+    sqlx::query(
+        "UPDATE requests SET last_event_at = $1 \
+         WHERE id = $2 AND (last_event_at IS NULL OR last_event_at < $1)",
+    )
+    .bind(to_micros(now))
+    .bind(event.request_id)
+    .execute(&mut *tx)
+    .await?;
     Ok(id)
 }
 
@@ -161,6 +170,11 @@ pub async fn insert_attachment(
     .bind(to_micros(now))
     .execute(&mut *tx)
     .await?;
+    // The request's count of files (migration 0008).
+    sqlx::query("UPDATE requests SET attachment_count = attachment_count + 1 WHERE id = $1")
+        .bind(request_id)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 

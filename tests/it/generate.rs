@@ -301,6 +301,30 @@ async fn answer_figures(app: &TestApp) -> Vec<(String, Option<String>, Option<i6
 }
 
 #[tokio::test]
+async fn generated_requests_keep_their_count_of_files_and_last_movement() {
+    let app = TestApp::spawn().await;
+    generate_into(&app, 1_000, false).await.unwrap();
+    assert!(
+        app.count("SELECT COUNT(*) FROM requests WHERE attachment_count > 1 AND last_event_at > submitted_at")
+            .await
+            > 100
+    );
+    assert_eq!(app.requests_with_wrong_tallies().await, 0);
+
+    // The migration's own fill, for a database that had requests before the columns existed.
+    let migration = include_str!("../../migrations/0008_request_tallies.sql");
+    let fill = &migration[migration.find("UPDATE requests").unwrap()..];
+    let pool = app.state.db.pool();
+    sqlx::query("UPDATE requests SET attachment_count = 0, last_event_at = NULL")
+        .execute(pool)
+        .await
+        .unwrap();
+    assert!(app.requests_with_wrong_tallies().await > 900);
+    sqlx::query(fill).execute(pool).await.unwrap();
+    assert_eq!(app.requests_with_wrong_tallies().await, 0);
+}
+
+#[tokio::test]
 async fn generated_answers_keep_the_figures_the_portal_computes() {
     let app = TestApp::spawn().await;
     generate_into(&app, 1_500, false).await.unwrap();

@@ -257,6 +257,19 @@ async fn payment_with_a_withheld_answer_then_validation_releases_it() {
     let released = cycle.applicant.get(&download).await;
     assert_eq!(released.status, StatusCode::OK);
     assert_eq!(released.body, "%PDF-1.4 respuesta retenida");
+
+    // The request's own count of files and last movement followed every step.
+    let (files, last): (i64, Option<i64>) =
+        sqlx::query_as("SELECT attachment_count, last_event_at FROM requests")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+    assert!(
+        files >= 3,
+        "the form's files, the answer and the proof: {files}"
+    );
+    assert!(last.is_some());
+    assert_eq!(app.requests_with_wrong_tallies().await, 0);
 }
 
 #[tokio::test]

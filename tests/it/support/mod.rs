@@ -236,6 +236,18 @@ impl TestApp {
             .get::<i64, _>(0)
     }
 
+    /// Requests whose kept count of files or last movement (migration 0008) differs from
+    /// what their attachments and history say.
+    pub async fn requests_with_wrong_tallies(&self) -> i64 {
+        self.count(
+            "SELECT COUNT(*) FROM requests r WHERE r.attachment_count <> \
+             (SELECT COUNT(*) FROM attachments a WHERE a.request_id = r.id) \
+             OR COALESCE(r.last_event_at, -1) <> \
+             COALESCE((SELECT MAX(e.created_at) FROM request_events e WHERE e.request_id = r.id), -1)",
+        )
+        .await
+    }
+
     /// Creates an active account directly, as `portal user add --password-stdin` would.
     pub async fn create_user(
         &self,
