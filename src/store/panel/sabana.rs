@@ -2,13 +2,15 @@
 //! in keyset batches so that memory stays flat however many there are.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use sqlx::Row;
 
 use super::{Condition, DateRange, PanelFilters};
-use crate::clock::{from_micros, to_micros};
+use crate::clock::from_micros;
 use crate::domain::request::RequestKind;
 use crate::domain::request::Status;
 use crate::store::Db;
@@ -64,14 +66,8 @@ const COLUMNS: &[(&str, &str)] = &[
     ("u.email", "email"),
     ("u.is_installer", "is_installer"),
     ("rel.folio", "related_folio"),
-    (
-        "(SELECT COUNT(*) FROM attachments a WHERE a.request_id = r.id)",
-        "attachment_count",
-    ),
-    (
-        "(SELECT MAX(e.created_at) FROM request_events e WHERE e.request_id = r.id)",
-        "last_event_at",
-    ),
+    ("r.attachment_count", "attachment_count"),
+    ("r.last_event_at", "last_event_at"),
 ];
 
 const FROM: &str = "FROM requests r JOIN users u ON u.id = r.applicant_id \
@@ -168,7 +164,7 @@ impl Names {
 pub struct SabanaBatches {
     db: Db,
     /// Read with the first batch.
-    names: Option<Names>,
+    names: Option<Arc<Names>>,
     /// The export's condition, for the first batch.
     condition: Condition,
     /// The same without the period's start, for the batches after it: there the keyset's
@@ -213,9 +209,30 @@ pub fn sabana(
     }
 }
 
+/// A batch as the database gave it: the JSON text of its rows and the pauses of their
+/// requests, not yet decoded. Reading and decoding are apart so that an export can decode and
+/// write one batch on its own task while the database reads the next.
+pub struct RawBatch {
+    json: String,
+    /// `(request id, started, ended)` in microseconds; `None` for a pause still open.
+    pauses: Vec<(String, i64, Option<i64>)>,
+    names: Arc<Names>,
+    now: Timestamp,
+}
+
 impl SabanaBatches {
     /// The next batch, or `None` once every row was read.
     pub async fn next(&mut self) -> Result<Option<Vec<SabanaRow>>, sqlx::Error> {
+        match self.next_raw().await? {
+            Some(raw) => raw.decode().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The next batch as read, or `None` once every row was read. Only the batch's first and
+    /// last rows are decoded here: the last for the keyset of the next batch, both for the
+    /// range of submissions whose pauses are read.
+    pub async fn next_raw(&mut self) -> Result<Option<RawBatch>, sqlx::Error> {
         if self.done {
             return Ok(None);
         }
@@ -243,46 +260,57 @@ impl SabanaBatches {
             query = query.bind(*at).bind(id.clone());
         }
         let names = match &self.names {
-            Some(names) => names,
-            None => self.names.insert(Names::load(&self.db).await?),
+            Some(names) => names.clone(),
+            None => self
+                .names
+                .insert(Arc::new(Names::load(&self.db).await?))
+                .clone(),
         };
         let json: Option<String> = query
             .bind(self.size)
             .fetch_one(self.db.pool())
             .await?
             .try_get(0)?;
-        let raw: Vec<Raw> = match json {
-            Some(json) => serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(e.into()))?,
-            None => Vec::new(),
-        };
-        let mut batch = raw
-            .into_iter()
-            .map(|raw| sabana_row(raw, names))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.done = (batch.len() as i64) < self.size;
-        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+        let Some(json) = json else {
+            self.done = true;
             return Ok(None);
         };
-        let span = (
-            to_micros(first.summary.submitted_at),
-            to_micros(last.summary.submitted_at),
-        );
-        self.after = Some((span.1, last.summary.id.clone()));
-        self.add_pauses(&mut batch, span).await?;
-        Ok(Some(batch))
+        let ends = {
+            let rows: Vec<&RawValue> = serde_json::from_str(&json).map_err(json_error)?;
+            self.done = (rows.len() as i64) < self.size;
+            match (rows.first(), rows.last()) {
+                (Some(first), Some(last)) => {
+                    let first: Raw = serde_json::from_str(first.get()).map_err(json_error)?;
+                    let last: Raw = serde_json::from_str(last.get()).map_err(json_error)?;
+                    Some((first.submitted_at, last.submitted_at, last.id))
+                }
+                _ => None,
+            }
+        };
+        let Some((first, last, last_id)) = ends else {
+            self.done = true;
+            return Ok(None);
+        };
+        self.after = Some((last, last_id));
+        let pauses = self.pauses((first, last)).await?;
+        Ok(Some(RawBatch {
+            json,
+            pauses,
+            names,
+            now: self.now,
+        }))
     }
 
     /// The pauses of a batch's requests, in one query: those of every request submitted
     /// within the batch's first and last instants. Requests outside the export (another kind,
     /// or of a neighbouring batch submitted at the very same instant) are read too, and left
-    /// out by their id. The submission range is the query's only condition on purpose: it is
-    /// what both databases seek on (see `continuing`).
-    async fn add_pauses(
+    /// out by their id when the batch is decoded. The submission range is the query's only
+    /// condition on purpose: it is what both databases seek on (see `continuing`).
+    async fn pauses(
         &self,
-        batch: &mut [SabanaRow],
         (first, last): (i64, i64),
-    ) -> Result<(), sqlx::Error> {
-        let pauses = sqlx::query(
+    ) -> Result<Vec<(String, i64, Option<i64>)>, sqlx::Error> {
+        let rows = sqlx::query(
             "SELECT p.request_id, p.started_at, p.ended_at FROM request_pauses p \
              JOIN requests r ON r.id = p.request_id \
              WHERE r.submitted_at >= $1 AND r.submitted_at <= $2 \
@@ -292,28 +320,52 @@ impl SabanaBatches {
         .bind(last)
         .fetch_all(self.db.pool())
         .await?;
-        if pauses.is_empty() {
-            return Ok(());
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("request_id")?,
+                    row.try_get("started_at")?,
+                    row.try_get("ended_at")?,
+                ))
+            })
+            .collect()
+    }
+}
+
+impl RawBatch {
+    /// The rows of the batch, in export order, with their pauses.
+    pub fn decode(self) -> Result<Vec<SabanaRow>, sqlx::Error> {
+        let raw: Vec<Raw> = serde_json::from_str(&self.json).map_err(json_error)?;
+        let mut batch = raw
+            .into_iter()
+            .map(|raw| sabana_row(raw, &self.names))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.pauses.is_empty() {
+            return Ok(batch);
         }
         let position: HashMap<&str, usize> = batch
             .iter()
             .enumerate()
             .map(|(index, row)| (row.summary.id.as_str(), index))
             .collect();
-        let mut spans: Vec<(usize, (Timestamp, Timestamp))> = Vec::new();
-        for pause in &pauses {
-            let id: String = pause.try_get("request_id")?;
-            let ended: Option<i64> = pause.try_get("ended_at")?;
-            if let Some(&index) = position.get(id.as_str()) {
-                let started = from_micros(pause.try_get("started_at")?);
-                spans.push((index, (started, ended.map_or(self.now, from_micros))));
-            }
-        }
+        let spans: Vec<(usize, (Timestamp, Timestamp))> = self
+            .pauses
+            .iter()
+            .filter_map(|(id, started, ended)| {
+                let index = *position.get(id.as_str())?;
+                let end = ended.map_or(self.now, from_micros);
+                Some((index, (from_micros(*started), end)))
+            })
+            .collect();
         for (index, span) in spans {
             batch[index].pauses.push(span);
         }
-        Ok(())
+        Ok(batch)
     }
+}
+
+fn json_error(error: serde_json::Error) -> sqlx::Error {
+    sqlx::Error::Decode(error.into())
 }
 
 fn sabana_row(raw: Raw, names: &Names) -> Result<SabanaRow, sqlx::Error> {

@@ -24,7 +24,7 @@ use crate::clock::format_date_time;
 use crate::domain::calendar::{BusinessCalendar, chile_date};
 use crate::domain::request::{RequestKind, Status};
 use crate::store::panel::DateRange;
-use crate::store::panel::sabana::{self, SabanaBatches, SabanaRow};
+use crate::store::panel::sabana::{self, RawBatch, SabanaBatches, SabanaRow};
 use crate::store::requests;
 use crate::web::AppState;
 use crate::web::error::AppResult;
@@ -95,44 +95,47 @@ fn on_time_flag(row: &SabanaRow, now: Timestamp) -> &'static str {
     }
 }
 
-fn cells(row: &SabanaRow, calendar: &BusinessCalendar, now: Timestamp) -> Vec<Cell> {
-    let request = &row.summary;
-    let text = |value: &str| Cell::Text(value.to_string());
-    let optional = |value: &Option<String>| text(value.as_deref().unwrap_or_default());
+/// A row's cells; the row's strings move into them.
+fn cells(row: SabanaRow, calendar: &BusinessCalendar, now: Timestamp) -> Vec<Cell> {
+    let days = days_taken(&row, calendar, now);
+    let on_time = on_time_flag(&row, now);
+    let request = row.summary;
+    let text = Cell::Text;
+    let optional = |value: Option<String>| Cell::Text(value.unwrap_or_default());
     vec![
-        text(&request.folio),
-        text(request.kind.label()),
-        text(request.status.label()),
-        text(&request.distributor_name),
-        optional(&request.distributor_reference),
-        optional(&request.client_number),
-        optional(&request.feasibility_number),
-        text(&row.region_name),
-        text(&row.comuna_name),
-        text(&row.applicant_name),
-        text(&row.applicant_rut),
-        text(&row.applicant_email),
+        text(request.folio),
+        text(request.kind.label().to_string()),
+        text(request.status.label().to_string()),
+        text(request.distributor_name),
+        optional(request.distributor_reference),
+        optional(request.client_number),
+        optional(request.feasibility_number),
+        text(row.region_name),
+        text(row.comuna_name),
+        text(row.applicant_name),
+        text(row.applicant_rut),
+        text(row.applicant_email),
         yes_no(row.applicant_is_installer),
-        optional(&row.additional_email),
-        optional(&row.related_folio),
+        optional(row.additional_email),
+        optional(row.related_folio),
         yes_no(row.brings_meter),
-        Cell::Text(format_date_time(request.submitted_at)),
-        Cell::Text(
+        text(format_date_time(request.submitted_at)),
+        text(
             request
                 .answered_at
                 .map(format_date_time)
                 .unwrap_or_default(),
         ),
-        Cell::Text(
+        text(
             request
                 .due_on
                 .map(|d| d.strftime("%d/%m/%Y").to_string())
                 .unwrap_or_default(),
         ),
-        Cell::Number(days_taken(row, calendar, now)),
-        text(on_time_flag(row, now)),
+        Cell::Number(days),
+        text(on_time.to_string()),
         Cell::Number(row.attachments),
-        Cell::Text(row.last_event_at.map(format_date_time).unwrap_or_default()),
+        text(row.last_event_at.map(format_date_time).unwrap_or_default()),
     ]
 }
 
@@ -252,20 +255,23 @@ async fn export(
 
 // ---- The files ----
 
-fn rows(batch: &[SabanaRow], calendar: &BusinessCalendar, now: Timestamp) -> Vec<Vec<Cell>> {
-    batch.iter().map(|row| cells(row, calendar, now)).collect()
+fn rows(batch: Vec<SabanaRow>, calendar: &BusinessCalendar, now: Timestamp) -> Vec<Vec<Cell>> {
+    batch
+        .into_iter()
+        .map(|row| cells(row, calendar, now))
+        .collect()
 }
 
-/// Reads the batches on a task of their own, one batch ahead of the caller, so that the
-/// database produces the next rows while the last ones are written out. The task stops when
-/// the stream is dropped (the download was cancelled) or after the first error, which it
-/// passes on.
+/// Reads the batches on a task of their own, up to two ahead of the caller, so that the
+/// database reads the next rows while the last ones are decoded and written out: the task only
+/// queries, the caller decodes. The task stops when the stream is dropped (the download was
+/// cancelled) or after the first error, which it passes on.
 fn read_ahead(
     mut batches: SabanaBatches,
 ) -> impl Stream<Item = Result<Vec<SabanaRow>, sqlx::Error>> + Send + 'static {
-    let (sender, receiver) = mpsc::channel(1);
+    let (sender, receiver) = mpsc::channel(2);
     tokio::spawn(async move {
-        while let Some(next) = batches.next().await.transpose() {
+        while let Some(next) = batches.next_raw().await.transpose() {
             let failed = next.is_err();
             if sender.send(next).await.is_err() || failed {
                 break;
@@ -274,7 +280,7 @@ fn read_ahead(
     });
     futures::stream::unfold(receiver, |mut receiver| async move {
         let item = receiver.recv().await?;
-        Some((item, receiver))
+        Some((item.and_then(RawBatch::decode), receiver))
     })
 }
 
@@ -298,13 +304,9 @@ async fn csv(
         file_name,
     } = export;
     let head =
-        csv_chunk(Some(&HEADER), rows(&first, &calendar, now)).context("writing the Sábana")?;
-    let rest = read_ahead(batches).map(move |batch| {
-        csv_chunk(
-            None,
-            rows(&batch.map_err(io::Error::other)?, &calendar, now),
-        )
-    });
+        csv_chunk(Some(&HEADER), rows(first, &calendar, now)).context("writing the Sábana")?;
+    let rest = read_ahead(batches)
+        .map(move |batch| csv_chunk(None, rows(batch.map_err(io::Error::other)?, &calendar, now)));
     let body = futures::stream::once(async { Ok::<_, io::Error>(head) }).chain(rest);
     Ok(download(Body::from_stream(body), CSV_TYPE, &file_name))
 }
@@ -332,7 +334,7 @@ async fn send_batches(export: Export, sender: mpsc::Sender<Batch>) -> AppResult<
     let mut batches = std::pin::pin!(read_ahead(export.batches));
     while let Some(batch) = batches.next().await.transpose()? {
         if sender
-            .send(Batch::Rows(rows(&batch, &calendar, now)))
+            .send(Batch::Rows(rows(batch, &calendar, now)))
             .await
             .is_err()
         {
