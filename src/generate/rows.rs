@@ -19,15 +19,93 @@ pub type AnyQuery<'q> = Query<'q, Any, AnyArguments>;
 pub trait TableRow: Send + 'static {
     const TABLE: &'static str;
     const COLUMNS: &'static [&'static str];
-    fn bind(self, query: AnyQuery<'_>) -> AnyQuery<'_>;
+    fn bind<B: Binder>(self, query: B) -> B;
 }
 
-/// `INSERT INTO table (…) VALUES (…), (…)` for `rows` rows. SQLite gets anonymous `?`
-/// placeholders: it looks a numbered one up by name in a list, once per parameter, which makes
-/// a statement of thirty thousand `$n` quadratic to bind. PostgreSQL needs `$n`.
+/// A value a row binds: a parameter of a query, or an element of a JSON array.
+pub trait Value:
+    serde::Serialize + sqlx::Encode<'static, Any> + sqlx::Type<Any> + Send + 'static
+{
+}
+
+impl<T> Value for T where
+    T: serde::Serialize + sqlx::Encode<'static, Any> + sqlx::Type<Any> + Send + 'static
+{
+}
+
+/// Where a row's values go, in the order of its table's `COLUMNS`.
+pub trait Binder: Sized {
+    fn bind<V: Value>(self, value: V) -> Self;
+}
+
+impl Binder for AnyQuery<'static> {
+    fn bind<V: Value>(self, value: V) -> Self {
+        Query::bind(self, value)
+    }
+}
+
+/// The rows of one SQLite statement as a JSON array of arrays, bound as a single text that
+/// SQLite takes apart with `jsonb_each` (see `insert_sql`). Binding tens of thousands of
+/// parameters one by one through sqlx's `Any` driver took a large share of the writer thread:
+/// each value is boxed, converted and copied on its way to the SQLite worker thread. Measured
+/// at 200,000 requests on two cores: 12,200 requests/s with bound parameters, 15,700 with this.
+struct JsonRows {
+    text: Vec<u8>,
+    first_in_row: bool,
+}
+
+impl JsonRows {
+    fn new(rows: usize, width: usize) -> Self {
+        let mut text = Vec::with_capacity(rows * width * 16 + 2);
+        text.push(b'[');
+        JsonRows {
+            text,
+            first_in_row: true,
+        }
+    }
+
+    fn push<R: TableRow>(&mut self, row: R) {
+        if self.text.len() > 1 {
+            self.text.push(b',');
+        }
+        self.text.push(b'[');
+        self.first_in_row = true;
+        row.bind(&mut *self);
+        self.text.push(b']');
+    }
+
+    fn finish(mut self) -> String {
+        self.text.push(b']');
+        String::from_utf8(self.text).expect("serde_json writes UTF-8")
+    }
+}
+
+impl Binder for &mut JsonRows {
+    fn bind<V: Value>(self, value: V) -> Self {
+        if !self.first_in_row {
+            self.text.push(b',');
+        }
+        self.first_in_row = false;
+        serde_json::to_writer(&mut self.text, &value).expect("a generated value serializes");
+        self
+    }
+}
+
+/// The statement that inserts `rows` rows. PostgreSQL gets `INSERT INTO table (…) VALUES ($1,
+/// …), (…)`. SQLite gets one parameter, the rows as a JSON array of arrays (`JsonRows`):
+/// `INSERT INTO table (…) SELECT value->>0, value->>1, … FROM jsonb_each(?)`. `jsonb_each`
+/// (not `json_each`) hands each row over in SQLite's binary JSON, so `->>` reads it without
+/// turning it back into text and parsing it again once per column; `->>` gives back SQL values
+/// (integers, text, NULL), as binding them would.
 fn insert_sql(table: &str, columns: &[&str], rows: usize, sqlite: bool) -> String {
     let width = columns.len();
-    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    let mut sql = format!("INSERT INTO {table} ({}) ", columns.join(", "));
+    if sqlite {
+        let values: Vec<String> = (0..width).map(|i| format!("value->>{i}")).collect();
+        sql.push_str(&format!("SELECT {} FROM jsonb_each(?)", values.join(", ")));
+        return sql;
+    }
+    sql.push_str("VALUES ");
     sql.reserve(rows * width * 8);
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
@@ -35,12 +113,8 @@ fn insert_sql(table: &str, columns: &[&str], rows: usize, sqlite: bool) -> Strin
             if column > 0 {
                 sql.push_str(", ");
             }
-            if sqlite {
-                sql.push('?');
-            } else {
-                sql.push('$');
-                sql.push_str(&(row * width + column + 1).to_string());
-            }
+            sql.push('$');
+            sql.push_str(&(row * width + column + 1).to_string());
         }
         sql.push(')');
     }
@@ -96,7 +170,7 @@ impl<R: TableRow> Inserter<R> {
                 .drain(..self.per_statement)
                 .map(|(_, row)| row)
                 .collect();
-            execute(conn, self.full_sql.clone(), chunk).await?;
+            execute(conn, self.full_sql.clone(), chunk, self.sqlite).await?;
             self.written += self.per_statement as u64;
         }
         Ok(())
@@ -112,7 +186,7 @@ impl<R: TableRow> Inserter<R> {
             } else {
                 insert_sql(R::TABLE, R::COLUMNS, size, self.sqlite)
             };
-            execute(conn, sql, chunk).await?;
+            execute(conn, sql, chunk, self.sqlite).await?;
             self.written += size as u64;
         }
         Ok(())
@@ -123,10 +197,19 @@ async fn execute<R: TableRow>(
     conn: &mut AnyConnection,
     sql: String,
     rows: Vec<R>,
+    sqlite: bool,
 ) -> Result<(), sqlx::Error> {
     let mut query = sqlx::query(AssertSqlSafe(sql));
-    for row in rows {
-        query = row.bind(query);
+    if sqlite {
+        let mut json = JsonRows::new(rows.len(), R::COLUMNS.len());
+        for row in rows {
+            json.push(row);
+        }
+        query = query.bind(json.finish());
+    } else {
+        for row in rows {
+            query = row.bind(query);
+        }
     }
     query.execute(conn).await?;
     Ok(())
@@ -169,7 +252,7 @@ impl TableRow for UserRow {
         "password_changed_at",
     ];
 
-    fn bind(self, query: AnyQuery<'_>) -> AnyQuery<'_> {
+    fn bind<B: Binder>(self, query: B) -> B {
         query
             .bind(self.id)
             .bind(self.profile)
@@ -248,7 +331,7 @@ impl TableRow for RequestRow {
         "last_event_at",
     ];
 
-    fn bind(self, query: AnyQuery<'_>) -> AnyQuery<'_> {
+    fn bind<B: Binder>(self, query: B) -> B {
         query
             .bind(self.id)
             .bind(self.folio)
@@ -301,7 +384,7 @@ impl TableRow for EventRow {
         "created_at",
     ];
 
-    fn bind(self, query: AnyQuery<'_>) -> AnyQuery<'_> {
+    fn bind<B: Binder>(self, query: B) -> B {
         query
             .bind(self.id)
             .bind(self.request_id)
@@ -343,7 +426,7 @@ impl TableRow for AttachmentRow {
         "withheld",
     ];
 
-    fn bind(self, query: AnyQuery<'_>) -> AnyQuery<'_> {
+    fn bind<B: Binder>(self, query: B) -> B {
         query
             .bind(self.id)
             .bind(self.request_id)
@@ -391,7 +474,7 @@ impl TableRow for PaymentRow {
         "decided_at",
     ];
 
-    fn bind(self, query: AnyQuery<'_>) -> AnyQuery<'_> {
+    fn bind<B: Binder>(self, query: B) -> B {
         query
             .bind(self.id)
             .bind(self.request_id)
@@ -419,7 +502,7 @@ impl TableRow for PauseRow {
     const TABLE: &'static str = "request_pauses";
     const COLUMNS: &'static [&'static str] = &["id", "request_id", "started_at", "ended_at"];
 
-    fn bind(self, query: AnyQuery<'_>) -> AnyQuery<'_> {
+    fn bind<B: Binder>(self, query: B) -> B {
         query
             .bind(self.id)
             .bind(self.request_id)
@@ -442,7 +525,7 @@ impl TableRow for AuditRow {
     const COLUMNS: &'static [&'static str] =
         &["id", "occurred_at", "actor_id", "event", "target", "detail"];
 
-    fn bind(self, query: AnyQuery<'_>) -> AnyQuery<'_> {
+    fn bind<B: Binder>(self, query: B) -> B {
         query
             .bind(self.id)
             .bind(self.occurred_at)
@@ -537,7 +620,32 @@ mod tests {
         );
         assert_eq!(
             insert_sql("t", &["a", "b"], 2, true),
-            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
+            "INSERT INTO t (a, b) SELECT value->>0, value->>1 FROM jsonb_each(?)"
+        );
+    }
+
+    #[test]
+    fn sqlite_rows_travel_as_one_json_array() {
+        let mut json = JsonRows::new(2, 4);
+        for (id, reason) in [("p1", None), ("p\"2", Some("ñandú"))] {
+            json.push(PaymentRow {
+                id: id.to_owned(),
+                request_id: "r".to_owned(),
+                amount_clp: 125_000,
+                concept: "c",
+                methods: "m",
+                status: "s",
+                chosen_method: None,
+                rejection_reason: reason,
+                requested_by: "u".to_owned(),
+                requested_at: -5,
+                proof_at: None,
+                decided_at: Some(7),
+            });
+        }
+        assert_eq!(
+            json.finish(),
+            r#"[["p1","r",125000,"c","m","s",null,null,"u",-5,null,7],["p\"2","r",125000,"c","m","s",null,"ñandú","u",-5,null,7]]"#
         );
     }
 }

@@ -324,6 +324,51 @@ async fn generated_requests_keep_their_count_of_files_and_last_movement() {
     assert_eq!(app.requests_with_wrong_tallies().await, 0);
 }
 
+/// SQLite takes the generator's rows as JSON (`generate::rows`): every value must land with
+/// the storage class a bound parameter would have given it, and no JSON `null` as text.
+#[tokio::test]
+async fn generated_values_keep_their_sql_types_on_sqlite() {
+    let app = TestApp::spawn().await;
+    if !app.state.db.is_sqlite() {
+        return;
+    }
+    generate_into(&app, 500, false).await.unwrap();
+    for (sql, expected) in [
+        (
+            "SELECT COUNT(*) FROM requests WHERE typeof(folio_number) <> 'integer' \
+             OR typeof(submitted_at) <> 'integer' OR typeof(brings_meter) <> 'integer' \
+             OR typeof(folio) <> 'text' OR typeof(answered_at) NOT IN ('integer', 'null')",
+            0,
+        ),
+        (
+            "SELECT COUNT(*) FROM requests WHERE client_number = 'null' OR due_on = 'null'",
+            0,
+        ),
+        (
+            "SELECT COUNT(*) FROM payments WHERE typeof(amount_clp) <> 'integer' \
+             OR typeof(decided_at) NOT IN ('integer', 'null')",
+            0,
+        ),
+        (
+            "SELECT COUNT(*) FROM attachments WHERE typeof(size_bytes) <> 'integer' \
+             OR typeof(withheld) <> 'integer'",
+            0,
+        ),
+    ] {
+        assert_eq!(app.count(sql).await, expected, "{sql}");
+    }
+    assert!(
+        app.count("SELECT COUNT(*) FROM requests WHERE answered_at IS NULL")
+            .await
+            > 0
+    );
+    assert!(
+        app.count("SELECT COUNT(*) FROM requests WHERE answered_at IS NOT NULL")
+            .await
+            > 0
+    );
+}
+
 #[tokio::test]
 async fn generated_answers_keep_the_figures_the_portal_computes() {
     let app = TestApp::spawn().await;
