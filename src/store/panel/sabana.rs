@@ -310,16 +310,27 @@ impl SabanaBatches {
         &self,
         (first, last): (i64, i64),
     ) -> Result<Vec<(String, i64, Option<i64>)>, sqlx::Error> {
-        let rows = sqlx::query(
+        // PostgreSQL would rather hash the whole pauses table than look up a thousand
+        // requests' pauses by the `request_id` index: at 200,000 requests, 7 ms against 0.4 ms
+        // per batch, and worse as the table grows. The lateral subquery (kept apart from the
+        // join by `OFFSET 0`) makes it look each request up. SQLite plans the join that way.
+        let sql = if self.db.is_sqlite() {
             "SELECT p.request_id, p.started_at, p.ended_at FROM request_pauses p \
              JOIN requests r ON r.id = p.request_id \
              WHERE r.submitted_at >= $1 AND r.submitted_at <= $2 \
-             ORDER BY p.started_at, p.id",
-        )
-        .bind(first)
-        .bind(last)
-        .fetch_all(self.db.pool())
-        .await?;
+             ORDER BY p.started_at, p.id"
+        } else {
+            "SELECT p.request_id, p.started_at, p.ended_at FROM requests r \
+             CROSS JOIN LATERAL (SELECT q.id, q.request_id, q.started_at, q.ended_at \
+             FROM request_pauses q WHERE q.request_id = r.id OFFSET 0) AS p \
+             WHERE r.submitted_at >= $1 AND r.submitted_at <= $2 \
+             ORDER BY p.started_at, p.id"
+        };
+        let rows = sqlx::query(sql)
+            .bind(first)
+            .bind(last)
+            .fetch_all(self.db.pool())
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok((
