@@ -19,7 +19,7 @@ use object_store::{GetResult, ObjectStore, ObjectStoreExt, WriteMultipart};
 use sha2::{Digest, Sha256};
 
 use super::inspect;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 /// A megabyte as the manual counts it.
 const MIB: u64 = 1_048_576;
@@ -29,8 +29,14 @@ const PART_SIZE: usize = 5 * 1024 * 1024;
 /// Parts in flight at once while storing; with [`PART_SIZE`] this bounds the memory one store
 /// call holds.
 const PARTS_IN_FLIGHT: usize = 2;
-/// How much of an arriving upload is gathered before it is written to the temp file.
-const WRITE_BUFFER: usize = 128 * 1024;
+/// How much of an arriving upload is gathered (as the chunks that came, without copying them)
+/// before it goes to the thread that writes the temp file.
+const PIECE_SIZE: usize = 128 * 1024;
+/// Pieces waiting for that thread: with the one being gathered and the one being written, an
+/// upload holds at most about 384 KiB in memory.
+const PIECES_IN_FLIGHT: usize = 1;
+/// How much of an upload is written before the kernel is asked to start putting it on disk.
+const WRITEBACK_STEP: u64 = 1024 * 1024;
 /// How much of the temporary file is read at a time while copying it into the object store.
 const READ_CHUNK: usize = 64 * 1024;
 /// Linux's ENOSPC and EDQUOT, for errors that reach us without a precise [`io::ErrorKind`].
@@ -133,38 +139,65 @@ impl FileStore {
         E: fmt::Display,
     {
         let temp = TempFile(self.scratch.join(format!("{}.part", uuid::Uuid::new_v4())));
-        let mut file = tokio::fs::OpenOptions::new()
+        let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&temp.0)
-            .await?;
-        // The network delivers a few kilobytes at a time; the disk is written in larger
-        // pieces, and no upload holds more than this buffer and one write in flight.
-        file.set_max_buf_size(WRITE_BUFFER);
-        let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+            .await?
+            .into_std()
+            .await;
+        // The pieces go to a blocking thread that hashes and writes them while the next ones
+        // arrive: hashing 15 MB alone takes about as long as the disk takes to write it, and in
+        // this task it held up reading the network. At most `PIECES_IN_FLIGHT` pieces wait.
+        let (pieces, received) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);
+        let writer = tokio::task::spawn_blocking(move || write_and_hash(file, received));
         let mut size: u64 = 0;
-        let mut hasher = Sha256::new();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|error| {
-                tracing::info!(error = %error, "upload stream failed");
-                UploadError::Interrupted
-            })?;
+        // Chunks gathered into one piece, so that the writer wakes once per piece.
+        let (mut gathered, mut gathered_len) = (Vec::new(), 0);
+        let outcome = loop {
+            let Some(chunk) = body.next().await else {
+                break Ok(());
+            };
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(error) => {
+                    tracing::info!(error = %error, "upload stream failed");
+                    break Err(UploadError::Interrupted);
+                }
+            };
             size += chunk.len() as u64;
             if size > limit {
-                // `temp` is dropped on return, which removes the partial file.
-                return Err(UploadError::TooLarge { limit });
+                break Err(UploadError::TooLarge { limit });
             }
-            hasher.update(&chunk);
-            file.write_all(&chunk).await?;
+            gathered_len += chunk.len();
+            gathered.push(chunk);
+            if gathered_len >= PIECE_SIZE {
+                gathered_len = 0;
+                if pieces
+                    .send(Piece::Data(std::mem::take(&mut gathered)))
+                    .await
+                    .is_err()
+                {
+                    // The writer stopped on an error, which it returns below.
+                    break Ok(());
+                }
+            }
+        };
+        if outcome.is_ok() {
+            // Unanswered only when the writer already stopped; its error is told below.
+            let _ = pieces.send(Piece::Data(gathered)).await;
+            let _ = pieces.send(Piece::End).await;
         }
-        file.flush().await?;
-        file.get_ref().sync_all().await?;
-        drop(file);
-        Ok(Upload {
-            temp,
-            size,
-            sha256: hex(&hasher.finalize()),
-        })
+        drop(pieces);
+        // Awaited on every path, so that the file is closed before `temp` removes it.
+        let written = writer.await.map_err(io::Error::other)?;
+        outcome?;
+        // `temp` is dropped on an error return, which removes the partial file.
+        let (written, sha256) = written?;
+        if written != size {
+            return Err(UploadError::Interrupted);
+        }
+        Ok(Upload { temp, size, sha256 })
     }
 
     /// What [`inspect`](super::inspect::inspect) needs of the temp file: its first bytes,
@@ -431,6 +464,71 @@ fn megabytes(limit: u64) -> String {
         decimal => format!("{},{decimal}", tenths / 10),
     }
 }
+
+/// What `receive` hands its writer thread.
+enum Piece {
+    Data(Vec<Bytes>),
+    /// The body ended: sync the file and answer.
+    End,
+}
+
+/// The writer thread of one upload: writes and hashes each piece, and on `End` syncs the file
+/// and answers its length and SHA-256. The file is synced before `receive` returns, because on
+/// file systems with delayed allocation a full disk often shows only there, and it is better
+/// told now than when the file is moved after the user waited. Without `End` (the upload was
+/// refused or broke off) it answers an error and leaves the file to be removed.
+fn write_and_hash(
+    mut file: std::fs::File,
+    mut pieces: tokio::sync::mpsc::Receiver<Piece>,
+) -> io::Result<(u64, String)> {
+    use std::io::Write;
+    let mut hasher = Sha256::new();
+    let mut written: u64 = 0;
+    let mut flushed: u64 = 0;
+    while let Some(piece) = pieces.blocking_recv() {
+        match piece {
+            Piece::Data(chunks) => {
+                for bytes in chunks {
+                    hasher.update(&bytes);
+                    file.write_all(&bytes)?;
+                    written += bytes.len() as u64;
+                }
+                if written - flushed >= WRITEBACK_STEP {
+                    start_writeback(&file, flushed, written - flushed);
+                    flushed = written;
+                }
+            }
+            Piece::End => {
+                file.sync_all()?;
+                return Ok((written, hex(&hasher.finalize())));
+            }
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::Interrupted,
+        "the upload ended before it was complete",
+    ))
+}
+
+/// Asks the kernel to start writing `len` bytes of `file` from `offset` to the disk now,
+/// without waiting for them: the disk writes while the rest of the upload arrives, and the
+/// final sync has only the tail left. Advisory; where it is not available (or fails) the
+/// final sync does all the work, as before.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: the descriptor belongs to `file`, open for the whole call; the call only reads
+    // its arguments.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &std::fs::File, _offset: u64, _len: u64) {}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
