@@ -151,52 +151,17 @@ impl FileStore {
         // this task it held up reading the network. At most `PIECES_IN_FLIGHT` pieces wait.
         let (pieces, received) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);
         let writer = tokio::task::spawn_blocking(move || write_and_hash(file, received));
-        let mut size: u64 = 0;
-        // Chunks gathered into one piece, so that the writer wakes once per piece.
-        let (mut gathered, mut gathered_len) = (Vec::new(), 0);
-        let outcome = loop {
-            let Some(chunk) = body.next().await else {
-                break Ok(());
-            };
-            let chunk = match chunk {
-                Ok(chunk) => chunk,
-                Err(error) => {
-                    tracing::info!(error = %error, "upload stream failed");
-                    break Err(UploadError::Interrupted);
-                }
-            };
-            size += chunk.len() as u64;
-            if size > limit {
-                break Err(UploadError::TooLarge { limit });
-            }
-            gathered_len += chunk.len();
-            gathered.push(chunk);
-            if gathered_len >= PIECE_SIZE {
-                gathered_len = 0;
-                if pieces
-                    .send(Piece::Data(std::mem::take(&mut gathered)))
-                    .await
-                    .is_err()
-                {
-                    // The writer stopped on an error, which it returns below.
-                    break Ok(());
-                }
-            }
-        };
-        if outcome.is_ok() {
+        let sent = send_pieces(&mut body, limit, &pieces).await;
+        if sent.is_ok() {
             // Unanswered only when the writer already stopped; its error is told below.
-            let _ = pieces.send(Piece::Data(gathered)).await;
             let _ = pieces.send(Piece::End).await;
         }
         drop(pieces);
         // Awaited on every path, so that the file is closed before `temp` removes it.
         let written = writer.await.map_err(io::Error::other)?;
-        outcome?;
         // `temp` is dropped on an error return, which removes the partial file.
-        let (written, sha256) = written?;
-        if written != size {
-            return Err(UploadError::Interrupted);
-        }
+        let size = sent?;
+        let sha256 = written?;
         Ok(Upload { temp, size, sha256 })
     }
 
@@ -465,6 +430,42 @@ fn megabytes(limit: u64) -> String {
     }
 }
 
+/// Hands the body to the writer thread in pieces of about [`PIECE_SIZE`] (the chunks that
+/// came, not copied), counting its size against `limit` as it arrives. Answers the size once
+/// the body ended, or early if the writer stopped (its own error is then the one to tell).
+async fn send_pieces<S, E>(
+    body: &mut S,
+    limit: u64,
+    pieces: &tokio::sync::mpsc::Sender<Piece>,
+) -> Result<u64, UploadError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: fmt::Display,
+{
+    let (mut size, mut gathered, mut gathered_len) = (0_u64, Vec::new(), 0);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|error| {
+            tracing::info!(error = %error, "upload stream failed");
+            UploadError::Interrupted
+        })?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(UploadError::TooLarge { limit });
+        }
+        gathered_len += chunk.len();
+        gathered.push(chunk);
+        if gathered_len >= PIECE_SIZE {
+            gathered_len = 0;
+            let piece = Piece::Data(std::mem::take(&mut gathered));
+            if pieces.send(piece).await.is_err() {
+                return Ok(size);
+            }
+        }
+    }
+    let _ = pieces.send(Piece::Data(gathered)).await;
+    Ok(size)
+}
+
 /// What `receive` hands its writer thread.
 enum Piece {
     Data(Vec<Bytes>),
@@ -473,14 +474,14 @@ enum Piece {
 }
 
 /// The writer thread of one upload: writes and hashes each piece, and on `End` syncs the file
-/// and answers its length and SHA-256. The file is synced before `receive` returns, because on
+/// and answers its SHA-256. The file is synced before `receive` returns, because on
 /// file systems with delayed allocation a full disk often shows only there, and it is better
 /// told now than when the file is moved after the user waited. Without `End` (the upload was
 /// refused or broke off) it answers an error and leaves the file to be removed.
 fn write_and_hash(
     mut file: std::fs::File,
     mut pieces: tokio::sync::mpsc::Receiver<Piece>,
-) -> io::Result<(u64, String)> {
+) -> io::Result<String> {
     use std::io::Write;
     let mut hasher = Sha256::new();
     let mut written: u64 = 0;
@@ -500,7 +501,7 @@ fn write_and_hash(
             }
             Piece::End => {
                 file.sync_all()?;
-                return Ok((written, hex(&hasher.finalize())));
+                return Ok(hex(&hasher.finalize()));
             }
         }
     }
