@@ -645,7 +645,10 @@ mod tests {
         }
         assert_eq!(
             json.finish(),
-            r#"[["p1","r",125000,"c","m","s",null,null,"u",-5,null,7],["p\"2","r",125000,"c","m","s",null,"ñandú","u",-5,null,7]]"#
+            concat!(
+                r#"[["p1","r",125000,"c","m","s",null,null,"u",-5,null,7],"#,
+                r#"["p\"2","r",125000,"c","m","s",null,"ñandú","u",-5,null,7]]"#
+            )
         );
     }
 }

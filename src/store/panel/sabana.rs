@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use sqlx::Row;
+use sqlx::any::AnyArguments;
 
 use super::{Condition, DateRange, PanelFilters};
 use crate::clock::from_micros;
@@ -236,6 +237,42 @@ impl SabanaBatches {
         if self.done {
             return Ok(None);
         }
+        let query = self.batch_query();
+        let names = match &self.names {
+            Some(names) => names.clone(),
+            None => self
+                .names
+                .insert(Arc::new(Names::load(&self.db).await?))
+                .clone(),
+        };
+        let json: Option<String> = query
+            .bind(self.size)
+            .fetch_one(self.db.pool())
+            .await?
+            .try_get(0)?;
+        let Some(json) = json else {
+            self.done = true;
+            return Ok(None);
+        };
+        let (count, ends) = batch_ends(&json)?;
+        self.done = count < self.size;
+        let Some((first, last, last_id)) = ends else {
+            self.done = true;
+            return Ok(None);
+        };
+        self.after = Some((last, last_id));
+        let pauses = self.pauses((first, last)).await?;
+        Ok(Some(RawBatch {
+            json,
+            pauses,
+            names,
+            now: self.now,
+        }))
+    }
+
+    /// The query of the next batch, its size still to bind: the export's condition, and after
+    /// the first batch the keyset `(submitted_at, id) > (last row)`.
+    fn batch_query(&self) -> sqlx::query::Query<'static, crate::store::Any, AnyArguments> {
         let condition = match self.after {
             None => &self.condition,
             Some(_) => &self.continuing,
@@ -255,50 +292,11 @@ impl SabanaBatches {
             "SELECT {columns} {FROM} WHERE {}{keyset} ORDER BY r.submitted_at, r.id LIMIT ${limit}",
             condition.sql
         );
-        let mut query = condition.query(batch_sql(&self.db, &inner));
-        if let Some((at, id)) = &self.after {
-            query = query.bind(*at).bind(id.clone());
+        let query = condition.query(batch_sql(&self.db, &inner));
+        match &self.after {
+            Some((at, id)) => query.bind(*at).bind(id.clone()),
+            None => query,
         }
-        let names = match &self.names {
-            Some(names) => names.clone(),
-            None => self
-                .names
-                .insert(Arc::new(Names::load(&self.db).await?))
-                .clone(),
-        };
-        let json: Option<String> = query
-            .bind(self.size)
-            .fetch_one(self.db.pool())
-            .await?
-            .try_get(0)?;
-        let Some(json) = json else {
-            self.done = true;
-            return Ok(None);
-        };
-        let ends = {
-            let rows: Vec<&RawValue> = serde_json::from_str(&json).map_err(json_error)?;
-            self.done = (rows.len() as i64) < self.size;
-            match (rows.first(), rows.last()) {
-                (Some(first), Some(last)) => {
-                    let first: Raw = serde_json::from_str(first.get()).map_err(json_error)?;
-                    let last: Raw = serde_json::from_str(last.get()).map_err(json_error)?;
-                    Some((first.submitted_at, last.submitted_at, last.id))
-                }
-                _ => None,
-            }
-        };
-        let Some((first, last, last_id)) = ends else {
-            self.done = true;
-            return Ok(None);
-        };
-        self.after = Some((last, last_id));
-        let pauses = self.pauses((first, last)).await?;
-        Ok(Some(RawBatch {
-            json,
-            pauses,
-            names,
-            now: self.now,
-        }))
     }
 
     /// The pauses of a batch's requests, in one query: those of every request submitted
@@ -373,6 +371,21 @@ impl RawBatch {
         }
         Ok(batch)
     }
+}
+
+/// The submission instants of a batch's first and last rows, and the last one's id.
+type Ends = (i64, i64, String);
+
+/// How many rows a batch's JSON holds, and its [`Ends`]; only those two rows are decoded.
+fn batch_ends(json: &str) -> Result<(i64, Option<Ends>), sqlx::Error> {
+    let rows: Vec<&RawValue> = serde_json::from_str(json).map_err(json_error)?;
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Ok((0, None));
+    };
+    let first: Raw = serde_json::from_str(first.get()).map_err(json_error)?;
+    let last: Raw = serde_json::from_str(last.get()).map_err(json_error)?;
+    let ends = (first.submitted_at, last.submitted_at, last.id);
+    Ok((rows.len() as i64, Some(ends)))
 }
 
 fn json_error(error: serde_json::Error) -> sqlx::Error {

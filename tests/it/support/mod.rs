@@ -242,8 +242,8 @@ impl TestApp {
         self.count(
             "SELECT COUNT(*) FROM requests r WHERE r.attachment_count <> \
              (SELECT COUNT(*) FROM attachments a WHERE a.request_id = r.id) \
-             OR COALESCE(r.last_event_at, -1) <> \
-             COALESCE((SELECT MAX(e.created_at) FROM request_events e WHERE e.request_id = r.id), -1)",
+             OR COALESCE(r.last_event_at, -1) <> COALESCE(\
+             (SELECT MAX(e.created_at) FROM request_events e WHERE e.request_id = r.id), -1)",
         )
         .await
     }
